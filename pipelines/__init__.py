@@ -1,0 +1,1 @@
+"""Entry points: the ``encounters`` command, ingest, training and retraining jobs."""

@@ -1,0 +1,143 @@
+"""The ``encounters`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+import pandas as pd
+
+from forecasting.data import ObservationStore
+from forecasting.errors import DataError, ScenarioError, UnknownSeriesError
+from forecasting.frame import DS, UNIQUE_ID, Y
+from forecasting.home import encounters_home
+from pipelines import ingest as ingest_mod
+
+log = logging.getLogger("encounters")
+
+
+def _store() -> ObservationStore:
+    return ObservationStore(encounters_home())
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from exc
+
+
+class _Group(click.Group):
+    """Turns the project's input errors into a one-line message and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (DataError, ScenarioError, UnknownSeriesError) as exc:
+            _fail(exc)
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def main(verbose: bool) -> None:
+    """Forecasts and counterfactuals for U.S. southwest-border encounters.
+
+    State lives in $ENCOUNTERS_HOME (default ./.encounters).
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+def ingest(sources: tuple[str, ...]) -> None:
+    """Ingest official files (paths or http(s) URLs) into the store."""
+    store = _store()
+    for r in ingest_mod.ingest(store, list(sources)):
+        verb = "added" if r.status == "added" else "already held, unchanged"
+        click.echo(
+            f"{r.name}: {verb} (vintage {r.vintage}, {r.series} series, "
+            f"{r.observations} observations)"
+        )
+
+
+def _summary(store: ObservationStore) -> pd.DataFrame:
+    panel = store.panel()
+    grouped = panel.groupby(UNIQUE_ID, sort=True)
+    return pd.DataFrame(
+        {
+            "key": list(grouped.groups),
+            "first": grouped[DS].min().dt.strftime("%Y-%m").to_list(),
+            "last": grouped[DS].max().dt.strftime("%Y-%m").to_list(),
+            "months": grouped.size().to_list(),
+            "latest": grouped[Y].last().astype(int).to_list(),
+            "sources": grouped["source"].agg(lambda s: sorted(set(s))).to_list(),
+        }
+    )
+
+
+def _echo_series(store: ObservationStore, as_json: bool) -> None:
+    summary = _summary(store)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(orient="records"), indent=2))
+        return
+    if store.is_empty:
+        click.echo("(store is empty: showing the embedded snapshot)", err=True)
+    click.echo(summary.assign(sources=summary["sources"].str.join(", ")).to_string(index=False))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def series(as_json: bool) -> None:
+    """List the series: key, first and last month, months, latest value, sources."""
+    _echo_series(_store(), as_json)
+
+
+@main.command()
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--all-vintages", is_flag=True, help="Every release's figure, not just the newest.")
+def show(key: str, as_json: bool, all_vintages: bool) -> None:
+    """Show one series month by month, with provenance."""
+    rows = _store().series(key, all_vintages=all_vintages)
+    out = pd.DataFrame(
+        {
+            "ds": rows[DS].dt.strftime("%Y-%m-%d"),
+            "y": rows[Y].astype(int),
+            "source": rows["source"],
+            "vintage": rows["vintage"].dt.strftime("%Y-%m"),
+            "filled": rows["filled"].astype(bool),
+        }
+    )
+    if as_json:
+        click.echo(json.dumps(out.to_dict(orient="records"), indent=2))
+    else:
+        click.echo(out.to_string(index=False))
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="forecasting/data/snapshot",
+    show_default=True,
+    help="Folder to write the snapshot into.",
+)
+def snapshot(out: str) -> None:
+    """Export the store as the compact table the project embeds (maintainers only)."""
+    store = _store()
+    if store.is_empty:
+        raise click.ClickException("the store is empty: ingest the official files first")
+    for path in store.export_snapshot(out):
+        click.echo(str(path))
+
+
+@main.command()
+def up() -> None:
+    """The main job on embedded defaults: seed the store if empty, then list the series."""
+    store = _store()
+    if store.seed():
+        log.info("seeded the empty store at %s from the embedded snapshot", store.root)
+    _echo_series(store, as_json=False)

@@ -1,0 +1,1 @@
+"""The FastAPI service that serves forecasts and counterfactuals from the champion model."""

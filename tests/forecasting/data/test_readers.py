@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from forecasting.data.readers import AOR_HEADER, SBO_HEADER, read_release
+from forecasting.errors import DataError
+from tests.forecasting.data.cbp_files import AOR_ROWS, aor_file, state_file, write_csv
+
+SW_SECTORS = [
+    "big-bend",
+    "del-rio",
+    "el-centro",
+    "el-paso",
+    "laredo",
+    "rio-grande-valley",
+    "san-diego",
+    "tucson",
+    "yuma",
+]
+
+
+def _series(release, key: str) -> pd.Series:
+    rows = release.panel[release.panel["unique_id"] == key]
+    return rows.set_index("ds")["y"]
+
+
+@pytest.fixture(scope="module")
+def ohss(ohss_file):
+    return read_release(ohss_file)
+
+
+def test_ohss_southwest_total_matches_workbook(ohss):
+    total = _series(ohss, "southwest/usbp")
+    assert len(total) == 302
+    assert total.index.min() == pd.Timestamp("1999-10-01")
+    assert total.index.max() == pd.Timestamp("2024-11-01")
+    assert total[pd.Timestamp("2023-12-01")] == 249_740
+    # Fiscal 2000 "01 October" is October 1999 and "04 January" is January 2000.
+    assert total[pd.Timestamp("1999-10-01")] == 87_820
+    assert total[pd.Timestamp("2000-01-01")] == 175_380
+    assert ohss.vintage == pd.Timestamp("2024-11-01")
+    assert ohss.layout == "ohss-khsm-usbp"
+
+
+def test_ohss_sectors_sum_to_region_within_rounding(ohss):
+    total = _series(ohss, "southwest/usbp")
+    sectors = sum(_series(ohss, f"southwest/usbp/sector={s}") for s in SW_SECTORS)
+    # Ten figures, each rounded to the nearest 10: the sum can be off by up to 10 x 5.
+    assert (sectors - total).abs().max() <= 50
+    assert sectors.index.equals(total.index)
+
+
+def test_ohss_breakdown_gaps_are_filled_and_recorded(ohss):
+    venezuela = ohss.panel[ohss.panel["unique_id"] == "southwest/usbp/citizenship=venezuela"]
+    assert venezuela["filled"].sum() == 158
+    assert (venezuela.loc[venezuela["filled"], "y"] == 0).all()
+    assert venezuela["ds"].diff().dropna().dt.days.between(28, 31).all()
+
+
+def test_ohss_keys_cover_regions_families_and_normalised_citizenships(ohss):
+    keys = set(ohss.panel["unique_id"])
+    assert {
+        "northern/usbp",
+        "coastal/usbp",
+        "southwest/usbp/family=single-adults",
+        "southwest/usbp/family=family-units",
+        "southwest/usbp/family=unaccompanied-children",
+        "southwest/usbp/citizenship=china",
+    } <= keys
+    assert not any(k.startswith("northern/usbp/") for k in keys)
+
+
+def test_cbp_sbo_exact_counts_and_components(sbo_file):
+    sbo = read_release(sbo_file)
+    assert _series(sbo, "southwest/usbp")[pd.Timestamp("2024-01-01")] == 124_215
+    cbp = _series(sbo, "southwest/cbp")
+    assert cbp.index.max() == pd.Timestamp("2025-08-01")
+    assert (cbp == _series(sbo, "southwest/usbp") + _series(sbo, "southwest/ofo")).all()
+    # The residual "Other" grouping stays off the USBP citizenship keys that OHSS lists in full.
+    keys = set(sbo.panel["unique_id"])
+    assert "southwest/cbp/citizenship=other" in keys
+    assert "southwest/usbp/citizenship=other" not in keys
+
+
+def test_aor_layout_feeds_components_sectors_and_cbp_keys(tmp_path):
+    release = read_release(aor_file(tmp_path))
+    assert release.layout == "cbp-aor"
+    oct_ = pd.Timestamp("2023-10-01")
+    assert _series(release, "southwest/usbp")[oct_] == 140
+    assert _series(release, "southwest/ofo")[oct_] == 7
+    assert _series(release, "southwest/cbp")[oct_] == 147
+    assert _series(release, "northern/usbp").to_list() == [11, 12]
+    assert _series(release, "southwest/usbp/sector=rio-grande-valley").to_list() == [100, 90]
+    assert _series(release, "southwest/usbp/citizenship=china")[oct_] == 40
+    assert _series(release, "southwest/cbp/demographic=unaccompanied-children").to_list() == [7, 3]
+    assert _series(release, "southwest/usbp/family=family-units")[oct_] == 40
+    # Airports and seaports ("Other" region) are no border series.
+    assert not any("cuba" in k for k in release.panel["unique_id"])
+    # Tucson had no figure in November: a breakdown gap, booked as 0 and flagged.
+    tucson = release.panel[release.panel["unique_id"] == "southwest/usbp/sector=tucson"]
+    assert len(tucson) == 1
+
+
+def test_state_layout_feeds_cbp_keys_only(tmp_path):
+    release = read_release(state_file(tmp_path))
+    assert release.layout == "cbp-state"
+    assert _series(release, "southwest/cbp").to_list() == [520, 450]
+    assert _series(release, "southwest/cbp").index[0] == pd.Timestamp("2024-12-01")
+    guatemala = release.panel[release.panel["unique_id"] == "southwest/cbp/citizenship=guatemala"]
+    assert len(guatemala) == 1
+    assert not any(k.startswith("southwest/usbp") for k in release.panel["unique_id"])
+
+
+def _tampered(tmp_path, row: int, column: int, value: str):
+    rows = [list(r) for r in AOR_ROWS]
+    rows[row][column] = value
+    return aor_file(tmp_path, [tuple(r) for r in rows])
+
+
+def test_text_in_a_count_names_file_row_and_column(tmp_path):
+    path = _tampered(tmp_path, 2, 11, "seven")
+    with pytest.raises(
+        DataError,
+        match=r"fy24-aor.csv: row 4, column 'Encounter Count'.*'seven'"
+        r".*whole numbers >= 0",
+    ):
+        read_release(path)
+
+
+def test_negative_count_is_refused(tmp_path):
+    with pytest.raises(DataError, match=r"row 2, column 'Encounter Count'.*'-5'"):
+        read_release(_tampered(tmp_path, 0, 11, "-5"))
+
+
+def test_unparseable_month_is_refused(tmp_path):
+    with pytest.raises(DataError, match=r"row 3, column 'Month \(abbv\)'.*'OCTOBRE'.*'OCT'..'SEP'"):
+        read_release(_tampered(tmp_path, 1, 2, "OCTOBRE"))
+
+
+def test_unparseable_fiscal_year_is_refused(tmp_path):
+    with pytest.raises(DataError, match=r"row 2, column 'Fiscal Year'.*'FY-X'"):
+        read_release(_tampered(tmp_path, 0, 0, "FY-X"))
+
+
+def test_duplicate_rows_within_a_release_are_refused(tmp_path):
+    path = aor_file(tmp_path, AOR_ROWS + [AOR_ROWS[0]])
+    with pytest.raises(DataError, match=r"rows 2 and 10 repeat"):
+        read_release(path)
+
+
+def test_missing_month_in_a_total_is_refused(tmp_path):
+    rows = [r for r in AOR_ROWS if r[2] != "NOV"] + [("2024", "FYTD", "DEC", *AOR_ROWS[0][3:])]
+    with pytest.raises(DataError, match=r"total 'southwest/cbp' has no figure for 2023-11"):
+        read_release(aor_file(tmp_path, rows))
+
+
+def test_unknown_header_lists_the_known_layouts(tmp_path):
+    path = tmp_path / "whatever.csv"
+    path.write_text("Year,Month,Count\n2024,JAN,5\n")
+    with pytest.raises(
+        DataError, match=r"(?s)unknown layout.*known layouts:.*cbp-sbo.*cbp-aor.*cbp-state"
+    ) as err:
+        read_release(path)
+    assert SBO_HEADER in str(err.value)
+
+
+def test_missing_column_is_an_unknown_layout(tmp_path):
+    header = AOR_HEADER.replace(",AOR (Abbv)", "")
+    rows = [r[:6] + r[7:] for r in AOR_ROWS]
+    with pytest.raises(DataError, match="unknown layout"):
+        read_release(write_csv(tmp_path / "short.csv", header, rows))
+
+
+def test_unknown_component_names_the_accepted_ones(tmp_path):
+    with pytest.raises(DataError, match=r"row 2, column 'Component'.*accepted"):
+        read_release(_tampered(tmp_path, 0, 3, "Air and Marine"))

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecasting.data import ObservationStore, read_release
+from forecasting.data.store import SNAPSHOT_FILES
+from forecasting.errors import DataError, UnknownSeriesError
+from pipelines.ingest import ingest
+from tests.forecasting.data.cbp_files import AOR_ROWS, aor_file, state_file
+
+SNAPSHOT_DIR = Path(__file__).resolve().parents[3] / "forecasting" / "data" / "snapshot"
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def value(store: ObservationStore, key: str, month: str, all_vintages=False) -> list[int]:
+    rows = store.series(key, all_vintages=all_vintages)
+    return rows.loc[rows["ds"] == pd.Timestamp(month), "y"].to_list()
+
+
+def test_newest_vintage_wins_and_older_stays_queryable(tmp_path, ohss_file, sbo_file):
+    store = ObservationStore(tmp_path)
+    ingest(store, [str(ohss_file)])
+    usbp = store.series("southwest/usbp")
+    assert len(usbp) == 302 and usbp["ds"].max() == pd.Timestamp("2024-11-01")
+    assert value(store, "southwest/usbp", "2023-12-01") == [249_740]
+
+    ingest(store, [str(sbo_file)])
+    assert value(store, "southwest/usbp", "2024-01-01") == [124_215]
+    assert value(store, "southwest/usbp", "2024-01-01", all_vintages=True) == [124_220, 124_215]
+    assert store.series("southwest/cbp")["ds"].max() == pd.Timestamp("2025-08-01")
+    # Months only OHSS publishes keep OHSS's figure.
+    sep_2021 = store.series("southwest/usbp").set_index("ds").loc["2021-09-01"]
+    assert sep_2021["source"] == ohss_file.name and sep_2021["y"] % 10 == 0
+    newest = store.series("southwest/usbp")
+    assert newest.set_index("ds").loc["2024-01-01", "source"] == sbo_file.name
+
+
+def test_reingesting_a_file_changes_nothing(tmp_path, sbo_file):
+    store = ObservationStore(tmp_path)
+    ingest(store, [str(sbo_file)])
+    before = tree_digest(store.root)
+    (result,) = ingest(store, [str(sbo_file)])
+    assert result.status == "unchanged"
+    assert tree_digest(store.root) == before
+
+
+def test_equal_vintages_go_to_the_later_ingest(tmp_path):
+    store = ObservationStore(tmp_path)
+    first = aor_file(tmp_path)
+    revised = [r if i else r[:-1] + ("105",) for i, r in enumerate(AOR_ROWS)]
+    second = aor_file(tmp_path, revised, name="nationwide-encounters-fy24-aor-revised.csv")
+    ingest(store, [str(first)])
+    ingest(store, [str(second)])
+    assert value(store, "southwest/usbp/sector=rio-grande-valley", "2023-10-01") == [105]
+    assert value(store, "southwest/usbp/sector=rio-grande-valley", "2023-10-01", True) == [100, 105]
+
+
+@pytest.mark.parametrize("tamper", ["text", "missing_column", "unknown_header"])
+def test_failed_ingest_leaves_store_byte_for_byte(tmp_path, tamper):
+    store = ObservationStore(tmp_path / "home")
+    ingest(store, [str(state_file(tmp_path))])
+    before = tree_digest(store.root)
+    bad = aor_file(tmp_path)
+    text = bad.read_text()
+    bad.write_text(
+        {
+            "text": text.replace(",100\n", ",one hundred\n"),
+            "missing_column": text.replace("AOR (Abbv),", ""),
+            "unknown_header": "Month,Count\n2024-01,5\n",
+        }[tamper]
+    )
+    good = aor_file(tmp_path, name="nationwide-encounters-fy24-aor-good.csv")
+    with pytest.raises(DataError, match=bad.name):
+        ingest(store, [str(good), str(bad)])
+    assert tree_digest(store.root) == before
+
+
+def test_unknown_series_suggests_close_keys(tmp_path):
+    store = ObservationStore(tmp_path)
+    ingest(store, [str(aor_file(tmp_path))])
+    with pytest.raises(UnknownSeriesError, match="did you mean southwest/usbp/sector=tucson"):
+        store.series("southwest/usbp/sector=tuscon")
+
+
+def test_empty_store_serves_the_embedded_snapshot_and_seeds_from_it(tmp_path):
+    store = ObservationStore(tmp_path)
+    assert store.is_empty
+    assert value(store, "southwest/usbp", "2024-01-01") == [124_215]
+    fingerprint = store.fingerprint()
+    assert store.seed() is True
+    assert not store.is_empty and store.seed() is False
+    assert store.fingerprint() == fingerprint
+    assert value(store, "southwest/usbp", "2024-01-01", all_vintages=True) == [124_220, 124_215]
+
+
+def test_snapshot_rederives_identically_from_the_official_files(tmp_path, ohss_file, sbo_file):
+    store = ObservationStore(tmp_path / "home")
+    ingest(store, [str(ohss_file), str(sbo_file)])
+    out = tmp_path / "snapshot"
+    store.export_snapshot(out)
+    for name in SNAPSHOT_FILES:
+        assert (out / name).read_bytes() == (SNAPSHOT_DIR / name).read_bytes(), name
+
+
+def test_snapshot_provenance_names_the_official_files(ohss_file, sbo_file):
+    releases = ObservationStore("/nonexistent-home").releases()
+    digests = {r["name"]: r["sha256"] for r in releases}
+    for path in (ohss_file, sbo_file):
+        assert digests[path.name] == read_release(path).sha256

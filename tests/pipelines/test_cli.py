@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+from tests.forecasting.data.cbp_files import aor_file, state_file
+
+
+@pytest.fixture
+def run(home):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_ingest_series_and_show_json_shapes(run, tmp_path):
+    result = run("ingest", str(aor_file(tmp_path)), str(state_file(tmp_path)))
+    assert result.exit_code == 0, result.output
+    assert "nationwide-encounters-fy24-aor.csv: added (vintage 2023-11" in result.output
+
+    listing = json.loads(run("series", "--json").stdout)
+    cbp = next(s for s in listing if s["key"] == "southwest/cbp")
+    assert cbp == {
+        "key": "southwest/cbp",
+        "first": "2023-10",
+        "last": "2025-01",
+        "months": 4,
+        "latest": 450,
+        "sources": sorted(
+            ["nationwide-encounters-fy24-aor.csv", "nationwide-encounters-fy25-state.csv"]
+        ),
+    }
+
+    rows = json.loads(run("show", "southwest/usbp/sector=rio-grande-valley", "--json").stdout)
+    assert rows[0] == {
+        "ds": "2023-10-01",
+        "y": 100,
+        "source": "nationwide-encounters-fy24-aor.csv",
+        "vintage": "2023-11",
+        "filled": False,
+    }
+
+
+def test_ingest_twice_says_unchanged(run, tmp_path):
+    path = str(aor_file(tmp_path))
+    run("ingest", path)
+    assert "already held, unchanged" in run("ingest", path).output
+
+
+def test_bad_file_exits_1_with_the_reason(run, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    result = CliRunner().invoke(main, ["ingest", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.csv: unknown layout" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_series_exits_1_with_close_matches(run):
+    result = CliRunner().invoke(main, ["show", "southwest/usbp/sector=rio-grand-valley"])
+    assert result.exit_code == 1
+    assert "did you mean southwest/usbp/sector=rio-grande-valley" in result.output
+
+
+def test_missing_file_is_named(run, tmp_path):
+    result = CliRunner().invoke(main, ["ingest", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1 and "nope.csv: no such file" in result.output
+
+
+def test_ingest_from_an_http_url(run, tmp_path):
+    folder = tmp_path / "www"
+    folder.mkdir()
+    aor_file(folder)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/nationwide-encounters-fy24-aor.csv"
+        result = run("ingest", url)
+        missing = CliRunner().invoke(main, ["ingest", url.replace("fy24", "fy99")])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "nationwide-encounters-fy24-aor.csv: added" in result.output
+    assert missing.exit_code == 1 and "could not download" in missing.output
+    show = json.loads(run("show", "southwest/cbp", "--json").stdout)
+    assert show[0]["source"] == "nationwide-encounters-fy24-aor.csv"
+
+
+def test_up_seeds_an_empty_home_and_lists_series(run, home):
+    result = run("up")
+    assert result.exit_code == 0
+    assert "southwest/usbp/citizenship=venezuela" in result.stdout
+    assert (home / "store" / "manifest.json").is_file()
