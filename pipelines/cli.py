@@ -14,6 +14,7 @@ from forecasting.errors import DataError, ScenarioError, UnknownSeriesError
 from forecasting.frame import DS, UNIQUE_ID, Y
 from forecasting.home import encounters_home
 from pipelines import ingest as ingest_mod
+from pipelines.interventions_cmd import interventions
 
 log = logging.getLogger("encounters")
 
@@ -48,6 +49,9 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+main.add_command(interventions)
 
 
 @main.command()
