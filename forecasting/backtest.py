@@ -1,0 +1,243 @@
+"""Rolling-origin backtests and their per-horizon scores.
+
+At each origin (cutoff) a fresh model is fitted on the data up to and including the cutoff and
+forecasts the next ``h`` months. Regressors see no hindsight:
+
+- a regressor whose event had not started by the cutoff is removed (``event_starts``); its column is
+  all zero up to the cutoff anyway, and the models drop constant columns in fit;
+- future regressor values come from :func:`carry_forward`: what was in force at the cutoff stays in
+  force over the horizon. An event's later end, or a new event, is not known at the cutoff.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecasting.errors import DataError
+from forecasting.frame import DS, Y
+from forecasting.metrics import seasonal_scale
+from forecasting.models.base import (
+    DEFAULT_LEVEL,
+    MEAN,
+    Forecaster,
+    check_level,
+    forecast_columns,
+    future_index,
+    hi_col,
+    lo_col,
+)
+
+CUTOFF = "cutoff"
+STEP = "step"
+
+FutureRegressors = Callable[[pd.DataFrame, int], pd.DataFrame]
+
+
+def carry_forward(X_train: pd.DataFrame, h: int) -> pd.DataFrame:
+    """Future regressor values that hold each column at its value in the cutoff month.
+
+    The rule "an event in force at the origin stays in force": a step that is on at the cutoff
+    stays on; a pulse or decay is frozen at its cutoff value; an event that starts later is absent.
+
+    Args:
+        X_train: regressors up to and including the cutoff (its last row), monthly index.
+        h: months ahead.
+
+    Returns:
+        Frame indexed by the ``h`` months after the cutoff with the columns of ``X_train``.
+    """
+    index = future_index(X_train.index[-1], h)
+    last = X_train.iloc[-1].to_numpy(dtype=float)
+    return pd.DataFrame(np.tile(last, (h, 1)), index=index, columns=X_train.columns)
+
+
+def _as_factory(model: Callable[[], Forecaster] | Forecaster) -> Callable[[], Forecaster]:
+    if isinstance(model, Forecaster):
+        return model.clone
+    if callable(model):
+        return model
+    raise ValueError(
+        "model_factory must be a Forecaster or a callable returning one; "
+        f"got {type(model).__name__}"
+    )
+
+
+def _check_origins(origins: Sequence, y: pd.Series) -> list[pd.Timestamp]:
+    cutoffs = [pd.Timestamp(o) for o in origins]
+    if not cutoffs:
+        raise ValueError("origins must hold at least one cutoff month")
+    outside = [c for c in cutoffs if c not in y.index]
+    if outside:
+        raise DataError(
+            f"origins must be months of y ({y.index[0]:%Y-%m}..{y.index[-1]:%Y-%m}); "
+            f"got {[f'{c:%Y-%m-%d}' for c in outside]}"
+        )
+    return sorted(set(cutoffs))
+
+
+def backtest(
+    model_factory: Callable[[], Forecaster] | Forecaster,
+    y: pd.Series,
+    X_full: pd.DataFrame | None = None,
+    origins: Sequence[pd.Timestamp | str] = (),
+    h: int = 12,
+    level: Sequence[int] = DEFAULT_LEVEL,
+    event_starts: Mapping[str, pd.Timestamp | str] | None = None,
+    future_regressors: FutureRegressors = carry_forward,
+) -> pd.DataFrame:
+    """Refit at each origin and forecast the ``h`` months after it.
+
+    Args:
+        model_factory: a callable returning a new unfitted forecaster, or a forecaster to clone.
+        y: the whole observed series, monthly index.
+        X_full: regressors over at least ``y``'s months, or ``None``.
+        origins: cutoff months; each fit uses ``y`` up to and including its cutoff.
+        h: months ahead per origin.
+        level: interval levels in percent.
+        event_starts: first month of the event behind each regressor column; a column whose event
+            starts after a cutoff is not given to that origin's model.
+        future_regressors: builds the horizon's regressor values from the training ones;
+            :func:`carry_forward` by default.
+
+    Returns:
+        Long frame, one row per (cutoff, month ahead): ``cutoff``, ``ds``, ``step`` (1..h),
+        ``y`` (NaN past the end of the data), ``mean``, ``lo_<l>``, ``hi_<l>``.
+
+    Raises:
+        DataError: an origin is not a month of ``y``; ``X_full`` misses months or
+            ``event_starts`` names unknown columns.
+    """
+    factory = _as_factory(model_factory)
+    cutoffs = _check_origins(origins, y)
+    levels = check_level(level)
+    starts = {k: pd.Timestamp(v) for k, v in (event_starts or {}).items()}
+    if X_full is not None:
+        missing_months = y.index.difference(X_full.index)
+        if len(missing_months):
+            raise DataError(
+                f"X_full must cover every month of y; missing {missing_months[0]:%Y-%m} "
+                f"and {len(missing_months) - 1} more"
+            )
+        unknown = sorted(set(starts) - set(X_full.columns))
+        if unknown:
+            raise DataError(
+                f"event_starts names columns {unknown} that X_full lacks; "
+                f"X_full has {list(X_full.columns)}"
+            )
+    frames = []
+    for cutoff in cutoffs:
+        y_train = y.loc[:cutoff]
+        model = factory()
+        X_train = X_df = None
+        if X_full is not None and model.supports_regressors:
+            usable = [c for c in X_full.columns if starts.get(c, cutoff) <= cutoff]
+            X_train = X_full.loc[y_train.index, usable]
+            X_df = future_regressors(X_train, h)
+        try:
+            model.fit(y_train, X_train)
+            forecast = model.predict(h, X_df, levels)
+        except Exception as exc:
+            exc.add_note(f"backtest origin {cutoff:%Y-%m} with {model!r}")
+            raise
+        forecast.insert(0, Y, y.reindex(forecast.index).to_numpy())
+        forecast.insert(0, STEP, np.arange(1, h + 1))
+        forecast.insert(0, CUTOFF, cutoff)
+        frames.append(forecast.reset_index())
+    columns = [CUTOFF, DS, STEP, Y, *forecast_columns(levels)]
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def frame_levels(frame: pd.DataFrame) -> list[int]:
+    """The interval levels present in a forecast or backtest frame, from its ``lo_<l>`` columns."""
+    found = [int(m.group(1)) for c in frame.columns if (m := re.fullmatch(r"lo_(\d+)", str(c)))]
+    return [lv for lv in sorted(found) if hi_col(lv) in frame.columns]
+
+
+def _scales(
+    cutoffs: pd.Series, y_train: pd.Series | Mapping[pd.Timestamp, pd.Series], season: int
+) -> pd.DataFrame:
+    rows = {}
+    for cutoff in cutoffs.unique():
+        history = y_train[cutoff] if isinstance(y_train, Mapping) else y_train.loc[:cutoff]
+        rows[cutoff] = (
+            seasonal_scale(history, season, power=1),
+            seasonal_scale(history, season, power=2),
+        )
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["mase_scale", "rmsse_scale"])
+
+
+def score(
+    frame: pd.DataFrame,
+    y_train: pd.Series | Mapping[pd.Timestamp, pd.Series],
+    by: str | None = STEP,
+    benchmark: pd.DataFrame | None = None,
+    season: int = 12,
+) -> pd.DataFrame:
+    """Accuracy of a backtest, per months-ahead step (or overall).
+
+    Rows whose actual is missing (past the end of the data) are left out.
+
+    Args:
+        frame: output of :func:`backtest`.
+        y_train: the series the backtest was run on (each cutoff's scale uses its values up to
+            the cutoff), or a mapping from cutoff to its training series.
+        by: ``"step"`` for one row per months-ahead, ``None`` for a single overall row.
+        benchmark: another backtest frame on the same cutoffs and months (e.g. seasonal naive);
+            adds ``rel_mae``, this frame's MAE over the benchmark's.
+        season: the seasonal lag of the MASE/RMSSE scales.
+
+    Returns:
+        Frame (indexed by ``step``, or one row ``all``) with ``n``, ``mae``, ``mase``, ``rmsse``,
+        ``smape`` (percent), then per level ``coverage_<l>`` (0-1), ``width_<l>`` (mean width over
+        mean actual) and ``winkler_<l>`` (units of y); plus ``rel_mae`` with a benchmark.
+    """
+    if by not in (STEP, None):
+        raise ValueError(f"by must be 'step' or None; got {by!r}")
+    data = frame.dropna(subset=[Y])
+    if data.empty:
+        raise DataError("frame has no rows with an actual y to score")
+    levels = frame_levels(data)
+    data = data.join(_scales(data[CUTOFF], y_train, season), on=CUTOFF)
+    actual = data[Y]
+    err = (actual - data[MEAN]).abs()
+    denom = actual.abs() + data[MEAN].abs()
+    terms = pd.DataFrame(
+        {
+            "mae": err,
+            "mase": err / data["mase_scale"],
+            "mse_scaled": err**2 / data["rmsse_scale"],
+            "smape": (200 * err / denom).where(denom > 0, 0.0),
+            "abs_y": actual.abs(),
+        }
+    )
+    for lv in levels:
+        lo, hi = data[lo_col(lv)], data[hi_col(lv)]
+        outside = (lo - actual).clip(lower=0) + (actual - hi).clip(lower=0)
+        terms[f"coverage_{lv}"] = ((lo <= actual) & (actual <= hi)).astype(float)
+        terms[f"width_{lv}"] = hi - lo
+        terms[f"winkler_{lv}"] = hi - lo + 2 / (1 - lv / 100) * outside
+    if benchmark is not None:
+        keys = pd.MultiIndex.from_frame(data[[CUTOFF, DS]])
+        bench = benchmark.set_index([CUTOFF, DS])[MEAN].reindex(keys).to_numpy()
+        if np.isnan(bench).any():
+            raise DataError("benchmark lacks some (cutoff, ds) rows of frame; backtest both alike")
+        terms["bench_mae"] = np.abs(actual.to_numpy() - bench)
+    groups = data[STEP] if by == STEP else pd.Series("all", index=data.index, name="scope")
+    grouped = terms.groupby(groups)
+    means = grouped.mean()
+    out = pd.DataFrame({"n": grouped.size()})
+    out["mae"] = means["mae"]
+    out["mase"] = means["mase"]
+    out["rmsse"] = np.sqrt(means["mse_scaled"])
+    out["smape"] = means["smape"]
+    for lv in levels:
+        out[f"coverage_{lv}"] = means[f"coverage_{lv}"]
+        out[f"width_{lv}"] = means[f"width_{lv}"] / means["abs_y"]
+        out[f"winkler_{lv}"] = means[f"winkler_{lv}"]
+    if benchmark is not None:
+        out["rel_mae"] = means["mae"] / means["bench_mae"]
+    return out

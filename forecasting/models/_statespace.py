@@ -1,0 +1,164 @@
+"""What the statsmodels state-space families (SARIMAX, UCM) share: regression on ``log1p`` counts.
+
+The model is ``log1p(y_t) = x_t' beta + e_t`` with ``e_t`` a linear Gaussian state-space process
+(SARIMA errors, or level + seasonal components). Three pieces live here:
+
+- **Regressors earn their place.** Constant columns never reach ``_fit`` (the base class drops
+  them). The rest are fitted together; while the weakest has ``|t| < min_t`` (``t`` from the
+  ``'oim'`` covariance; the default ``'opg'`` overstates regressor standard errors several-fold on
+  these series) it is dropped and the model refitted. ``min_t=1`` keeps a regressor whose inclusion
+  lowers the residual variance at all; ``min_t=0`` keeps every non-constant regressor.
+- **Forecasts with coefficient uncertainty.** Given the other parameters the forecast mean is linear
+  in ``beta``: ``mean(beta) = K(z) + (X_future - K(X)) beta``, where ``K`` is the Kalman forecast
+  of the fitted error process applied to a series (``K(X)`` filters each regressor column). So the
+  coefficient covariance adds ``D Cov(beta) D'`` (``D = X_future - K(X)``) to the predictive
+  variance, and each sample path adds ``D (beta_draw - beta_hat)`` to a simulated path, exactly
+  and without refiltering per draw.
+- **Back-transform.** The mean is the lognormal mean ``exp(mu + var / 2) - 1``; bounds are
+  quantiles.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+from statsmodels.tsa.statespace.mlemodel import MLEModel, MLEResults
+
+from forecasting.errors import EncountersWarning
+from forecasting.models.base import Forecaster, effect_frame, lognormal_frame
+
+#: statsmodels' information-matrix covariance; see the module docstring for why not ``'opg'``.
+COV_TYPE = "oim"
+MAXITER = 200
+
+
+@contextmanager
+def quiet_statsmodels() -> Iterator[None]:
+    """Silence statsmodels' per-fit chatter; convergence is checked and reported by the caller."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message=".*starting .*parameters", category=UserWarning)
+        yield
+
+
+class StateSpaceForecaster(Forecaster):
+    """Base of regression models with state-space errors on ``log1p(y)``.
+
+    Subclasses implement ``_build(endog, exog)`` (the statsmodels model for the chosen
+    specification) and ``_exog_param(column)`` (the name statsmodels gives the column's
+    coefficient), and may override ``_select(z, X)`` to choose among specifications.
+
+    Attributes set by :meth:`fit`:
+        results_: the statsmodels results of the final fit.
+        exog_: the regressor columns the final fit uses.
+    """
+
+    supports_regressors = True
+    min_obs = 36
+    min_t: float
+
+    def _check_params(self) -> None:
+        t = self.min_t
+        if isinstance(t, bool) or not isinstance(t, int | float) or not t >= 0:
+            raise ValueError(f"min_t must be a number >= 0; got {t!r}")
+
+    def _build(self, endog: pd.Series, exog: pd.DataFrame | None) -> MLEModel:
+        raise NotImplementedError
+
+    def _exog_param(self, column: str) -> str:
+        raise NotImplementedError
+
+    def _select(self, z: pd.Series, X: pd.DataFrame) -> MLEResults:
+        """Choose the specification ``_build`` uses and return its fit with every column of X."""
+        return self._fit_engine(z, X)
+
+    def _fit_engine(self, z: pd.Series, X: pd.DataFrame) -> MLEResults:
+        model = self._build(z, X if len(X.columns) else None)
+        with quiet_statsmodels():
+            return model.fit(disp=False, cov_type=COV_TYPE, maxiter=MAXITER)
+
+    def _fit(self, y: pd.Series, X: pd.DataFrame) -> None:
+        z = np.log1p(y)
+        results = self._select(z, X)
+        columns = list(X.columns)
+        while columns and self.min_t > 0:
+            names = [self._exog_param(c) for c in columns]
+            t = (results.params[names] / results.bse[names]).abs().fillna(0).to_numpy()
+            worst = int(np.argmin(t))
+            if t[worst] >= self.min_t:
+                break
+            self.dropped_regressors_[columns[worst]] = (
+                f"|t| = {t[worst]:.2f} < min_t = {self.min_t:g}: effect not supported by the data"
+            )
+            columns.pop(worst)
+            results = self._fit_engine(z, X[columns])
+        if not results.mle_retvals.get("converged", True):
+            warnings.warn(
+                f"{type(self).__name__} fit did not converge in {MAXITER} iterations "
+                f"(series ending {y.index[-1]:%Y-%m}); its forecasts may be poor",
+                EncountersWarning,
+                stacklevel=4,
+            )
+        self.results_ = results
+        self.exog_ = columns
+        self._X_fit_ = X[columns]
+
+    # -- regressor coefficients -------------------------------------------------------------
+
+    def _beta_cov(self) -> np.ndarray:
+        names = [self._exog_param(c) for c in self.exog_]
+        return self.results_.cov_params().loc[names, names].to_numpy()
+
+    def _exog_gap(self, X_future: np.ndarray, h: int) -> np.ndarray:
+        """``D = X_future - K(X)``, shape (h, k): how the forecast mean moves per unit of beta."""
+        other = [
+            n
+            for n in self.results_.params.index
+            if n not in {self._exog_param(c) for c in self.exog_}
+        ]
+        params = self.results_.params[other]
+        with quiet_statsmodels():
+            k_of_x = [
+                self._build(self._X_fit_[c], None).filter(params).forecast(h).to_numpy()
+                for c in self.exog_
+            ]
+        return X_future - np.column_stack(k_of_x)
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def _predict(self, h: int, X_df: pd.DataFrame, level: list[int]) -> pd.DataFrame:
+        X_future = X_df[self.exog_].to_numpy() if self.exog_ else None
+        with quiet_statsmodels():
+            forecast = self.results_.get_forecast(h, exog=X_future)
+        mu = forecast.predicted_mean.to_numpy()
+        var = forecast.var_pred_mean.to_numpy()
+        if self.exog_:
+            gap = self._exog_gap(X_future, h)
+            var = var + np.einsum("ij,jk,ik->i", gap, self._beta_cov(), gap)
+        return lognormal_frame(mu, var, level)
+
+    def _effects(self, level: list[int]) -> pd.DataFrame:
+        names = [self._exog_param(c) for c in self.exog_]
+        coef = pd.Series(self.results_.params[names].to_numpy(), index=self.exog_)
+        se = pd.Series(self.results_.bse[names].to_numpy(), index=self.exog_)
+        return effect_frame(coef, se, level)
+
+    def _sample_paths(
+        self, h: int, X_df: pd.DataFrame, n: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        X_future = X_df[self.exog_].to_numpy() if self.exog_ else None
+        with quiet_statsmodels():
+            simulated = self.results_.simulate(
+                h, anchor="end", repetitions=n, exog=X_future, rng=rng
+            )
+        z = np.asarray(simulated).reshape(h, n).T
+        if self.exog_:
+            cov = self._beta_cov()
+            draws = rng.multivariate_normal(np.zeros(len(cov)), cov, size=n)
+            z = z + draws @ self._exog_gap(X_future, h).T
+        return np.expm1(z)

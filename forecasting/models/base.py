@@ -1,0 +1,471 @@
+"""The Forecaster contract: input checks, fitted state and output assembly shared by every family.
+
+A model family subclasses :class:`Forecaster` and implements ``_fit`` and ``_predict`` (and
+``_effects`` / ``_sample_paths`` where it can). The public methods here validate once, at the
+boundary, so the private ones trust their input:
+
+- ``y`` is a float Series on a gap-free month-start index (freq ``MS``), finite and ``>= 0``;
+- ``X`` has the same index and one finite float column per regressor; columns constant over the
+  fit window are dropped before ``_fit`` sees them (an event that had not started by the cutoff is
+  all zero and carries no information about its effect);
+- ``X_df`` holds the learned regressor columns for exactly the ``h`` months after the cutoff.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from threadpoolctl import threadpool_limits
+
+from forecasting.errors import DataError, EncountersWarning, NotFittedError
+from forecasting.frame import DS
+
+MEAN = "mean"
+EFFECT = "effect"
+STATUS = "status"
+REGRESSOR = "regressor"
+KEPT = "kept"
+DEFAULT_LEVEL = (80, 95)
+MONTH_START = "MS"
+#: BLAS/OpenMP threads per model call. The matrices of one monthly series are tiny, and with the
+#: second core busy (another fit, the service) two BLAS threads made a SARIMAX fit ~10x slower;
+#: parallelism comes from fitting series in separate processes.
+ENGINE_THREADS = 1
+
+
+def lo_col(level: int) -> str:
+    """Name of the lower bound column of the ``level`` % interval, e.g. ``lo_80``."""
+    return f"lo_{level}"
+
+
+def hi_col(level: int) -> str:
+    """Name of the upper bound column of the ``level`` % interval, e.g. ``hi_80``."""
+    return f"hi_{level}"
+
+
+def check_level(level: Sequence[int]) -> list[int]:
+    """Return the interval levels sorted and deduplicated.
+
+    Args:
+        level: coverage levels in percent, integers strictly between 0 and 100, e.g. ``[80, 95]``.
+
+    Raises:
+        ValueError: a level is not an integer percentage in (0, 100).
+    """
+    if isinstance(level, numbers.Integral) or isinstance(level, str):
+        raise ValueError(f"level must be a list of percent integers, e.g. [80, 95]; got {level!r}")
+    levels = list(level)
+    bad = [
+        lv
+        for lv in levels
+        if isinstance(lv, bool) or not isinstance(lv, numbers.Integral) or not 0 < lv < 100
+    ]
+    if bad:
+        raise ValueError(
+            f"level must hold percent integers in (0, 100), e.g. [80, 95]; got {levels}"
+        )
+    return sorted({int(lv) for lv in levels})
+
+
+def forecast_columns(level: Sequence[int]) -> list[str]:
+    """The forecast frame's columns: ``mean`` then ``lo_<l>, hi_<l>`` for each level, ascending."""
+    cols = [MEAN]
+    for lv in check_level(level):
+        cols += [lo_col(lv), hi_col(lv)]
+    return cols
+
+
+def future_index(cutoff: pd.Timestamp, h: int) -> pd.DatetimeIndex:
+    """The ``h`` month starts after ``cutoff``, named ``ds``."""
+    return pd.date_range(cutoff + pd.offsets.MonthBegin(1), periods=h, freq=MONTH_START, name=DS)
+
+
+def z_value(level: int) -> float:
+    """Standard normal quantile bounding a central ``level`` % interval (1.2816 for 80)."""
+    return float(stats.norm.ppf(0.5 + level / 200))
+
+
+def normal_frame(mean: np.ndarray, sd: np.ndarray, level: Sequence[int]) -> pd.DataFrame:
+    """Forecast columns for a Gaussian predictive distribution on the count scale."""
+    out = {MEAN: mean}
+    for lv in level:
+        out[lo_col(lv)] = mean - z_value(lv) * sd
+        out[hi_col(lv)] = mean + z_value(lv) * sd
+    return pd.DataFrame(out)
+
+
+def lognormal_frame(mu: np.ndarray, var: np.ndarray, level: Sequence[int]) -> pd.DataFrame:
+    """Forecast columns for a Gaussian predictive distribution of ``log1p(y)``.
+
+    The mean is the mean of the back-transformed distribution, ``exp(mu + var / 2) - 1``, not
+    ``expm1(mu)`` (which is its median); interval bounds are quantiles and transform directly.
+
+    Args:
+        mu: predictive mean of ``log1p(y)``, shape (h,).
+        var: predictive variance of ``log1p(y)``, shape (h,).
+        level: interval levels in percent.
+    """
+    sd = np.sqrt(var)
+    out = {MEAN: np.expm1(mu + var / 2)}
+    for lv in level:
+        out[lo_col(lv)] = np.expm1(mu - z_value(lv) * sd)
+        out[hi_col(lv)] = np.expm1(mu + z_value(lv) * sd)
+    return pd.DataFrame(out)
+
+
+def sample_frame(paths: np.ndarray, level: Sequence[int]) -> pd.DataFrame:
+    """Forecast columns from sample paths on the count scale, shape (n, h): mean and quantiles."""
+    out = {MEAN: paths.mean(axis=0)}
+    for lv in level:
+        tail = (100 - lv) / 200
+        out[lo_col(lv)] = np.quantile(paths, tail, axis=0)
+        out[hi_col(lv)] = np.quantile(paths, 1 - tail, axis=0)
+    return pd.DataFrame(out)
+
+
+def effect_frame(coef: pd.Series, se: pd.Series, level: Sequence[int]) -> pd.DataFrame:
+    """Percent effects ``100 * (exp(coef) - 1)`` of log-scale coefficients, with Wald intervals.
+
+    Args:
+        coef: coefficient per regressor on the ``log1p`` scale (the effect of the column going
+            from 0 to 1).
+        se: its standard error.
+        level: interval levels in percent.
+    """
+    out = {EFFECT: 100 * np.expm1(coef)}
+    for lv in level:
+        out[lo_col(lv)] = 100 * np.expm1(coef - z_value(lv) * se)
+        out[hi_col(lv)] = 100 * np.expm1(coef + z_value(lv) * se)
+    return pd.DataFrame(out, index=coef.index)
+
+
+class Forecaster:
+    """One model behind one interface: fit on a monthly series and its regressors, then forecast.
+
+    Subclasses keep ``__init__`` to storing hyperparameters (so :meth:`clone` works) and implement
+    ``_fit(y, X)`` and ``_predict(h, X_df, level)``; optionally ``_effects(level)`` and
+    ``_sample_paths(h, X_df, n, rng)``.
+
+    Attributes set by :meth:`fit`:
+        cutoff_: the last month of the training series.
+        regressors_: the regressor columns ``X_df`` must hold at predict time (empty for families
+            that take no regressors).
+        dropped_regressors_: the learned regressors the model does not use, with the reason.
+    """
+
+    #: Whether the family uses regressor columns; families that do not warn and ignore them.
+    supports_regressors: ClassVar[bool] = False
+    #: The shortest training series the family accepts, in months.
+    min_obs: ClassVar[int] = 2
+
+    def get_params(self) -> dict[str, Any]:
+        """The hyperparameters given at construction, by name."""
+        params = inspect.signature(type(self).__init__).parameters.values()
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return {
+            p.name: getattr(self, p.name) for p in params if p.kind in named and p.name != "self"
+        }
+
+    def clone(self) -> Self:
+        """A new, unfitted model with the same hyperparameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    # -- public API -------------------------------------------------------------------------
+
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
+        """Fit the model to one monthly series.
+
+        Args:
+            y: counts (``>= 0``, finite) indexed by consecutive month starts (freq ``MS``).
+            X: regressors on the same index, one float column per regressor (e.g. intervention
+                shapes in [0, 1]); ``None`` or zero columns for none.
+
+        Returns:
+            The fitted model itself.
+
+        Raises:
+            DataError: ``y`` or ``X`` is malformed; the message names what was expected.
+            ValueError: a hyperparameter is not valid.
+        """
+        # A failed refit must not leave the previous fit looking valid.
+        self.__dict__.pop("cutoff_", None)
+        self._check_params()
+        y = self._check_y(y)
+        X = self._check_X(X, y.index)
+        if len(X.columns) and not self.supports_regressors:
+            warnings.warn(
+                f"{type(self).__name__} takes no regressors; ignoring {list(X.columns)}",
+                EncountersWarning,
+                stacklevel=2,
+            )
+            X = X.iloc[:, :0]
+        self.regressors_ = list(X.columns)
+        self.dropped_regressors_: dict[str, str] = {}
+        self._fit_constants_: dict[str, float] = {}
+        for col in X.columns:
+            values = X[col].to_numpy()
+            if np.all(values == values[0]):
+                what = "all zero" if values[0] == 0 else f"constant at {values[0]:g}"
+                self.dropped_regressors_[col] = f"{what} over the fit window"
+                self._fit_constants_[col] = float(values[0])
+        with threadpool_limits(ENGINE_THREADS):
+            self._fit(y, X[self._active(list(X.columns))])
+        self.cutoff_ = y.index[-1]
+        return self
+
+    def predict(
+        self, h: int, X_df: pd.DataFrame | None = None, level: Sequence[int] = DEFAULT_LEVEL
+    ) -> pd.DataFrame:
+        """Forecast the ``h`` months after the cutoff.
+
+        Args:
+            h: number of months ahead, ``>= 1``.
+            X_df: future regressor values indexed by the ``h`` future month starts, with every
+                column in ``regressors_``; extra columns are ignored with a warning.
+            level: interval levels in percent.
+
+        Returns:
+            Frame indexed by the future month starts (``ds``) with columns ``mean``, then
+            ``lo_<l>``, ``hi_<l>`` per level ascending, on the count scale, clipped at zero.
+            Bounds are quantiles and ``mean`` is a mean, so for a log-scale model whose
+            predictive sd of ``log1p(y)`` exceeds ~2.6 the (skewed) mean can pass ``hi_80``.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+            DataError: ``X_df`` misses a regressor, has the wrong months or non-finite values.
+            ValueError: ``h`` or ``level`` is not valid.
+        """
+        self._check_fitted()
+        levels = check_level(level)
+        h = self._check_h(h)
+        X_df = self._check_X_df(X_df, h)
+        with threadpool_limits(ENGINE_THREADS):
+            out = self._predict(h, X_df[self._active(self.regressors_)], levels)
+        out = out[forecast_columns(levels)].clip(lower=0)
+        out.index = future_index(self.cutoff_, h)
+        return out
+
+    def effects(self, level: Sequence[int] = DEFAULT_LEVEL) -> pd.DataFrame:
+        """The estimated effect of each regressor as a percent change of the series.
+
+        For log-scale models the effect of a column going from 0 to 1 is
+        ``100 * (exp(beta) - 1)`` percent; intervals are the same transform of the coefficient's
+        Wald interval.
+
+        Args:
+            level: interval levels in percent.
+
+        Returns:
+            Frame indexed by ``regressor`` (every column in ``regressors_``) with columns
+            ``effect``, ``lo_<l>``, ``hi_<l>`` (percent) and ``status`` (``kept`` or why the
+            regressor was dropped; dropped regressors have NaN effects).
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+            NotImplementedError: the family takes no regressors or cannot attribute change to one.
+        """
+        if not self.supports_regressors:
+            raise NotImplementedError(
+                f"{type(self).__name__} takes no regressors, so it has no effects to report"
+            )
+        self._check_fitted()
+        levels = check_level(level)
+        cols = [EFFECT] + [c for lv in levels for c in (lo_col(lv), hi_col(lv))]
+        active = self._active(self.regressors_)
+        if active:
+            with threadpool_limits(ENGINE_THREADS):
+                found = self._effects(levels)
+        else:
+            found = pd.DataFrame(columns=cols, dtype=float)
+        out = found.reindex(pd.Index(self.regressors_, name=REGRESSOR))[cols]
+        out[STATUS] = [self.dropped_regressors_.get(c, KEPT) for c in self.regressors_]
+        return out
+
+    def sample_paths(
+        self,
+        h: int,
+        X_df: pd.DataFrame | None = None,
+        n: int = 1000,
+        rng: np.random.Generator | int | None = None,
+    ) -> np.ndarray:
+        """Simulate future sample paths on the count scale.
+
+        Paths include the uncertainty of the regressor coefficients where the family estimates
+        them (each path draws its own coefficients), so differences between paths simulated under
+        two ``X_df`` with the same ``rng`` seed give the distribution of an intervention's effect.
+
+        Args:
+            h: number of months ahead, ``>= 1``.
+            X_df: future regressor values, as for :meth:`predict`.
+            n: number of paths.
+            rng: a numpy Generator or a seed.
+
+        Returns:
+            Array of shape (n, h), clipped at zero.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+            NotImplementedError: the family cannot simulate.
+        """
+        self._check_fitted()
+        h = self._check_h(h)
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n must be a positive integer number of paths; got {n!r}")
+        X_df = self._check_X_df(X_df, h)
+        with threadpool_limits(ENGINE_THREADS):
+            paths = self._sample_paths(
+                h, X_df[self._active(self.regressors_)], int(n), np.random.default_rng(rng)
+            )
+        return np.clip(paths, 0, None)
+
+    # -- family hooks -----------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        """Validate hyperparameters; runs first in :meth:`fit` (``__init__`` only stores them)."""
+
+    def _fit(self, y: pd.Series, X: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def _predict(self, h: int, X_df: pd.DataFrame, level: list[int]) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _effects(self, level: list[int]) -> pd.DataFrame:
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot attribute change to single regressors"
+        )
+
+    def _sample_paths(
+        self, h: int, X_df: pd.DataFrame, n: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} cannot simulate sample paths")
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def _active(self, columns: list[str]) -> list[str]:
+        return [c for c in columns if c not in self.dropped_regressors_]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "cutoff_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(y, X) before using it"
+            )
+
+    @staticmethod
+    def _check_h(h: int) -> int:
+        if isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1:
+            raise ValueError(f"h must be a positive integer number of months; got {h!r}")
+        return int(h)
+
+    def _check_y(self, y: pd.Series) -> pd.Series:
+        if not isinstance(y, pd.Series):
+            raise DataError(f"y must be a pandas Series; got {type(y).__name__}")
+        if not isinstance(y.index, pd.DatetimeIndex):
+            raise DataError(
+                f"y must be indexed by month starts (DatetimeIndex); got {type(y.index).__name__}"
+            )
+        if len(y) < self.min_obs:
+            raise DataError(
+                f"{type(self).__name__} needs at least {self.min_obs} monthly observations; "
+                f"got {len(y)}"
+            )
+        if not y.index.is_month_start.all():
+            bad = y.index[~y.index.is_month_start][0]
+            raise DataError(f"y must be indexed by month starts; got {bad:%Y-%m-%d}")
+        expected = pd.date_range(y.index[0], periods=len(y), freq=MONTH_START)
+        if not y.index.equals(expected):
+            where = int(np.argmax(y.index != expected))
+            raise DataError(
+                "y must hold consecutive months without gaps or repeats; expected "
+                f"{expected[where]:%Y-%m} at position {where}, got {y.index[where]:%Y-%m}"
+            )
+        if not pd.api.types.is_numeric_dtype(y):
+            raise DataError(f"y must hold numbers; got dtype {y.dtype}")
+        values = y.to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            bad = y.index[~np.isfinite(values)][0]
+            raise DataError(f"y must be finite; got {y[bad]} at {bad:%Y-%m}")
+        if (values < 0).any():
+            bad = y.index[values < 0][0]
+            raise DataError(f"y must hold counts >= 0; got {y[bad]} at {bad:%Y-%m}")
+        return pd.Series(values, index=expected.rename(DS), name=y.name)
+
+    @staticmethod
+    def _check_numeric_frame(X: pd.DataFrame, name: str) -> pd.DataFrame:
+        if X.columns.duplicated().any():
+            dups = sorted(set(X.columns[X.columns.duplicated()]))
+            raise DataError(f"{name} repeats columns {dups}; each regressor may appear once")
+        not_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        if not_numeric:
+            raise DataError(f"{name} columns {not_numeric} must hold numbers")
+        X = X.astype(float)
+        bad = [c for c in X.columns if not np.isfinite(X[c].to_numpy()).all()]
+        if bad:
+            raise DataError(f"{name} columns {bad} hold missing or infinite values")
+        return X
+
+    def _check_X(self, X: pd.DataFrame | None, index: pd.DatetimeIndex) -> pd.DataFrame:
+        if X is None:
+            return pd.DataFrame(index=index)
+        if not isinstance(X, pd.DataFrame):
+            raise DataError(f"X must be a pandas DataFrame or None; got {type(X).__name__}")
+        if not (isinstance(X.index, pd.DatetimeIndex) and X.index.equals(index)):
+            raise DataError(
+                f"X must be indexed like y ({index[0]:%Y-%m}..{index[-1]:%Y-%m}, "
+                f"{len(index)} months); got {_describe_index(X.index)}"
+            )
+        X = self._check_numeric_frame(X, "X")
+        X.index = index
+        return X
+
+    def _check_X_df(self, X_df: pd.DataFrame | None, h: int) -> pd.DataFrame:
+        index = future_index(self.cutoff_, h)
+        if X_df is None:
+            X_df = pd.DataFrame(index=index)
+        if not isinstance(X_df, pd.DataFrame):
+            raise DataError(f"X_df must be a pandas DataFrame or None; got {type(X_df).__name__}")
+        missing = [c for c in self.regressors_ if c not in X_df.columns]
+        if missing:
+            raise DataError(
+                f"X_df is missing regressor columns {missing}; fit learned {self.regressors_}"
+            )
+        if not (isinstance(X_df.index, pd.DatetimeIndex) and X_df.index.equals(index)):
+            raise DataError(
+                f"X_df must be indexed by the h={h} months {index[0]:%Y-%m}..{index[-1]:%Y-%m}; "
+                f"got {_describe_index(X_df.index)}"
+            )
+        extra = [c for c in X_df.columns if c not in self.regressors_]
+        if extra:
+            warnings.warn(
+                f"X_df columns {extra} were not learned in fit and are ignored; "
+                f"fit learned {self.regressors_}",
+                EncountersWarning,
+                stacklevel=3,
+            )
+        X_df = self._check_numeric_frame(X_df[self.regressors_], "X_df")
+        changed = [c for c, value in self._fit_constants_.items() if (X_df[c] != value).any()]
+        if changed:
+            warnings.warn(
+                f"regressors {changed} were constant over the fit window, so their effect is "
+                "unknown and their future values are ignored",
+                EncountersWarning,
+                stacklevel=3,
+            )
+        X_df.index = index
+        return X_df
+
+
+def _describe_index(index: pd.Index) -> str:
+    if isinstance(index, pd.DatetimeIndex) and len(index):
+        return f"{index[0]:%Y-%m}..{index[-1]:%Y-%m}, {len(index)} rows"
+    return f"{type(index).__name__} with {len(index)} rows"

@@ -1,0 +1,99 @@
+"""A weighted combination of forecasters, with weights fixed at construction (e.g. backtest skill).
+
+Means combine linearly. Interval bounds combine by averaging the members' quantiles with the same
+weights ("quantile averaging"): unlike a mixture it needs no samples and keeps every member's
+interval shape, and its bounds lie between the members' bounds. :meth:`Ensemble.sample_paths` is a
+true mixture: each path comes from one member, drawn with the weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecasting.models.base import Forecaster, forecast_columns
+
+
+class Ensemble(Forecaster):
+    """Weighted combination of other forecasters.
+
+    Args:
+        members: the member forecasters, as unfitted instances or registry names (see
+            :func:`forecasting.models.make_model`); each is cloned at fit.
+        weights: one non-negative weight per member (normalised to sum to 1); ``None`` for equal
+            weights.
+
+    Attributes set by :meth:`fit` (besides the base ones):
+        members_: the fitted member forecasters.
+        weights_: the normalised weights, shape (n_members,).
+    """
+
+    supports_regressors = True
+
+    def __init__(
+        self, members: Sequence[Forecaster | str] = (), weights: Sequence[float] | None = None
+    ):
+        self.members = members
+        self.weights = weights
+
+    def _check_params(self) -> None:
+        if len(self.members) == 0:
+            raise ValueError("members must name at least one forecaster; got none")
+        bad = [m for m in self.members if not isinstance(m, Forecaster | str)]
+        if bad:
+            raise ValueError(f"members must be Forecaster instances or registry names; got {bad}")
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=float)
+            if w.shape != (len(self.members),) or (w < 0).any() or not np.isfinite(w).all():
+                raise ValueError(
+                    f"weights must be {len(self.members)} finite numbers >= 0, one per member; "
+                    f"got {list(self.weights)}"
+                )
+            if w.sum() == 0:
+                raise ValueError("weights must not all be zero")
+
+    @property
+    def min_obs(self) -> int:  # type: ignore[override]
+        return max(member.min_obs for member in self._instances())
+
+    def _instances(self) -> list[Forecaster]:
+        from forecasting.models import make_model
+
+        return [make_model(m) if isinstance(m, str) else m.clone() for m in self.members]
+
+    def _fit(self, y: pd.Series, X: pd.DataFrame) -> None:
+        w = np.ones(len(self.members)) if self.weights is None else np.asarray(self.weights, float)
+        self.weights_ = w / w.sum()
+        self.members_ = [
+            member.fit(y, X if member.supports_regressors else None) for member in self._instances()
+        ]
+
+    def _member_X(self, member: Forecaster, X_df: pd.DataFrame) -> pd.DataFrame:
+        return X_df[member.regressors_]
+
+    def _predict(self, h: int, X_df: pd.DataFrame, level: list[int]) -> pd.DataFrame:
+        columns = forecast_columns(level)
+        frames = [
+            m.predict(h, self._member_X(m, X_df), level)[columns].to_numpy() for m in self.members_
+        ]
+        combined = np.tensordot(self.weights_, np.stack(frames), axes=1)
+        return pd.DataFrame(combined, columns=columns)
+
+    def _effects(self, level: list[int]) -> pd.DataFrame:
+        raise NotImplementedError(
+            "an Ensemble has no coefficients of its own; read each member's effects() through "
+            "members_, or compare sample_paths under two X_df"
+        )
+
+    def _sample_paths(
+        self, h: int, X_df: pd.DataFrame, n: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        counts = rng.multinomial(n, self.weights_)
+        paths = [
+            m.sample_paths(h, self._member_X(m, X_df), k, rng)
+            for m, k in zip(self.members_, counts, strict=True)
+            if k
+        ]
+        return rng.permutation(np.vstack(paths))

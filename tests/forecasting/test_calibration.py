@@ -1,0 +1,109 @@
+"""Conformal calibration: known factors, pooling, nesting, real-time (rolling) use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.calibration import Calibrator, min_scores, rolling_calibrate
+from forecasting.errors import DataError, EncountersWarning, NotFittedError
+
+M = np.log1p(100.0)  # every point forecast is 100; every log-scale arm is 1
+
+
+def rows(scores, step=1, start="2015-01-01"):
+    """Backtest rows whose actuals sit ``score`` arms from the forecast, alternating sides."""
+    scores = np.asarray(scores, dtype=float)
+    cutoffs = pd.date_range(start, periods=len(scores), freq="MS")
+    sides = np.where(np.arange(len(scores)) % 2 == 0, 1.0, -1.0)
+    frame = pd.DataFrame(
+        {
+            "cutoff": cutoffs,
+            "ds": cutoffs + pd.DateOffset(months=step),
+            "step": step,
+            "y": np.expm1(M + sides * scores),
+            "mean": 100.0,
+        }
+    )
+    for lv in (80, 95):
+        frame[f"lo_{lv}"] = np.expm1(M - 1)
+        frame[f"hi_{lv}"] = np.expm1(M + 1)
+    return frame
+
+
+def test_min_scores():
+    assert (min_scores(80), min_scores(95), min_scores(90)) == (4, 19, 9)
+
+
+def test_factors_are_conformal_quantiles_of_the_scores():
+    frame = rows(np.arange(1, 20) / 10)  # scores 0.1 .. 1.9
+    calibrator = Calibrator().fit(frame)
+    # rank ceil(20 * 0.8) = 16 and ceil(20 * 0.95) = 19 of 19
+    assert calibrator.factors_.loc[1, 80] == pytest.approx(1.6)
+    assert calibrator.factors_.loc[1, 95] == pytest.approx(1.9)
+    assert calibrator.bandwidth_.loc[1].tolist() == [0, 0]
+
+
+def test_a_thin_step_pools_its_neighbours():
+    frame = pd.concat([rows(np.arange(1, 20) / 10), rows([5.0, 5.0, 5.0], step=2)])
+    calibrator = Calibrator().fit(frame)
+    # step 2 alone has 3 scores; with step 1 it has 22: ranks ceil(23 * 0.8) = 19 and 22
+    assert calibrator.bandwidth_.loc[2].tolist() == [1, 1]
+    assert calibrator.factors_.loc[2, 80] == pytest.approx(1.9)
+    assert calibrator.factors_.loc[2, 95] == pytest.approx(5.0)
+
+
+def test_transform_rescales_the_arms_and_keeps_levels_nested():
+    calibrator = Calibrator().fit(rows(np.arange(1, 20) / 10))
+    forecast = rows([0.0]).drop(columns=["cutoff", "ds", "step", "y"])
+    out = calibrator.transform(forecast)
+    assert out["hi_80"].iloc[0] == pytest.approx(np.expm1(M + 1.6))
+    assert out["lo_80"].iloc[0] == pytest.approx(np.expm1(M - 1.6))
+    assert out["hi_95"].iloc[0] == pytest.approx(np.expm1(M + 1.9))
+    assert out["mean"].iloc[0] == 100.0
+    with pytest.warns(EncountersWarning, match="steps beyond 1"):
+        longer = calibrator.transform(pd.concat([forecast, forecast]))
+    assert longer["hi_95"].nunique() == 1
+
+
+def test_calibrated_intervals_cover_nominally_out_of_sample():
+    rng = np.random.default_rng(0)
+
+    def frame(n):
+        # The model says sd 0.1 on the log scale; the truth is 0.25.
+        z = 1.959964 * 0.1
+        out = rows(np.zeros(n), start="1700-01-01")  # thousands of months need room
+        out["y"] = np.expm1(M + rng.normal(0, 0.25, n))
+        out["lo_95"], out["hi_95"] = np.expm1(M - z), np.expm1(M + z)
+        out["lo_80"], out["hi_80"] = np.expm1(M - 0.128155), np.expm1(M + 0.128155)
+        return out
+
+    calibrator = Calibrator().fit(frame(400))
+    test = calibrator.transform(frame(4000))
+    for lv in (80, 95):
+        covered = (test[f"lo_{lv}"] <= test["y"]) & (test["y"] <= test[f"hi_{lv}"])
+        assert covered.mean() == pytest.approx(lv / 100, abs=0.03)
+
+
+def test_rolling_calibration_uses_only_errors_known_at_each_cutoff():
+    # Twenty calm origins, then ten where the actual lands 3 arms away.
+    frame = rows([0.5] * 20 + [3.0] * 10)
+    out = rolling_calibrate(frame)
+    cutoffs = sorted(frame["cutoff"].unique())
+    # 19 earlier scores are needed for 95 %: the first 19 origins cannot be calibrated.
+    assert sorted(out["cutoff"].unique()) == cutoffs[19:]
+    hi = out.set_index("cutoff")["hi_95"]
+    assert hi[cutoffs[19]] == pytest.approx(np.expm1(M + 0.5))
+    assert hi[cutoffs[20]] == pytest.approx(np.expm1(M + 0.5))
+    # Origin 21 has seen one 3.0 score among 21: rank ceil(22 * 0.95) = 21 picks it.
+    assert hi[cutoffs[21]] == pytest.approx(np.expm1(M + 3.0))
+
+
+def test_errors():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        Calibrator().transform(rows([1.0]))
+    with pytest.raises(DataError, match="needs at least 19 backtest rows with an actual; got 5"):
+        Calibrator().fit(rows([1.0] * 5))
+    with pytest.raises(DataError, match=r"missing columns \['lo_90', 'hi_90'\]"):
+        Calibrator(level=[90]).fit(rows([1.0] * 20))
