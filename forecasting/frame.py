@@ -45,3 +45,33 @@ def check_panel(df: pd.DataFrame, required: Iterable[str] = PANEL_COLUMNS) -> pd
             "each series may hold one value per month"
         )
     return df
+
+
+def series_history(
+    panel: pd.DataFrame, key: str, start: str | pd.Timestamp | None = None
+) -> pd.Series:
+    """One series of a panel as a float Series on a gap-free month-start index.
+
+    Releases of different layouts can leave a gap between them (a total one publisher stopped and
+    another took up later); a model needs consecutive months, so the last unbroken stretch is
+    returned, from ``start`` on when given.
+
+    Args:
+        panel: long frame with ``unique_id``, ``ds``, ``y``.
+        key: the series key.
+        start: first month to keep, or ``None`` for the whole stretch.
+
+    Raises:
+        DataError: the key has no rows (from ``start`` on).
+    """
+    rows = panel.loc[panel[UNIQUE_ID] == key, [DS, Y]].sort_values(DS)
+    if start is not None:
+        rows = rows[rows[DS] >= pd.Timestamp(start)]
+    if rows.empty:
+        raise DataError(f"series '{key}' has no observations" + (f" from {start}" if start else ""))
+    gaps = rows[DS].diff() > pd.Timedelta(days=31)
+    rows = rows[gaps.cumsum() == gaps.sum()]
+    y = pd.Series(
+        rows[Y].to_numpy(dtype=float), index=pd.DatetimeIndex(rows[DS], name=DS), name=key
+    )
+    return y.asfreq("MS")

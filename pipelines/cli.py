@@ -14,6 +14,8 @@ from forecasting.errors import DataError, ScenarioError, UnknownSeriesError
 from forecasting.frame import DS, UNIQUE_ID, Y
 from forecasting.home import encounters_home
 from pipelines import ingest as ingest_mod
+from pipelines.config import DEFAULT_EXPERIMENT, Experiment
+from pipelines.executors import EXECUTORS
 from pipelines.interventions_cmd import interventions
 
 log = logging.getLogger("encounters")
@@ -139,9 +141,122 @@ def snapshot(out: str) -> None:
 
 
 @main.command()
-def up() -> None:
-    """The main job on embedded defaults: seed the store if empty, then list the series."""
+@click.option(
+    "--experiment",
+    "experiment_path",
+    type=click.Path(dir_okay=False),
+    default=str(DEFAULT_EXPERIMENT),
+    show_default=True,
+    help="Experiment YAML.",
+)
+@click.option(
+    "--series",
+    "series",
+    multiple=True,
+    metavar="KEY",
+    help="Train only these series (repeatable; globs such as 'southwest/usbp/sector=*').",
+)
+@click.option(
+    "--executor", default="local", show_default=True, help=f"Where the fits run: {EXECUTORS}."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Worker processes (local pool or Dask LocalCluster).",
+)
+@click.option(
+    "--promote/--no-promote",
+    default=None,
+    help="Move the champion alias to this version (default: only the first training).",
+)
+def train(
+    experiment_path: str, series: tuple[str, ...], executor: str, workers: int, promote: bool | None
+) -> None:
+    """Backtest and fit every (series, model) of an experiment; log to MLflow; register."""
+    logged = _train(experiment_path, list(series), executor, workers, promote)
+    click.echo(
+        f"registered {logged.model_name} version {logged.model_version}"
+        + (" (champion)" if logged.promoted else "")
+        + f"; parent run {logged.parent_run_id}"
+    )
+
+
+def _train(
+    experiment_path: str, series: list[str], executor: str, workers: int, promote: bool | None
+):
+    # Imported here: model engines and MLflow take seconds to import, and the data commands
+    # (ingest, series, show) should not pay for them.
+    from pipelines.tracking import log_training
+    from pipelines.train import train as run_training
+
+    experiment, text = Experiment.load(experiment_path)
+    store = _store()
+    training = run_training(experiment, store, series, executor, workers)
+    logged = log_training(training, text, encounters_home(), promote)
+    if training.fell_back or training.failed_series:
+        log.warning(
+            "%d series fell back to the baseline, %d failed: %s",
+            len(training.fell_back),
+            len(training.failed_series),
+            training.fell_back + sorted(training.failed_series),
+        )
+    return logged
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True)
+def ui(host: str, port: int) -> None:
+    """Open the MLflow UI on the project's tracking store."""
+    import subprocess
+
+    from pipelines.tracking import tracking_uri
+
+    home = encounters_home()
+    uri = tracking_uri(home)
+    click.echo(f"MLflow UI on http://{host}:{port} (store {uri})")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "ui",
+            "--backend-store-uri",
+            uri,
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
+        check=False,
+    )
+
+
+@main.command()
+@click.option(
+    "--experiment",
+    "experiment_path",
+    type=click.Path(dir_okay=False),
+    default=str(DEFAULT_EXPERIMENT),
+    show_default=True,
+    help="Experiment to train when there is no champion yet.",
+)
+def up(experiment_path: str) -> None:
+    """The main job on embedded defaults: seed the store if empty, train if there is no champion."""
+    from pipelines.tracking import champion_version, configure
+
     store = _store()
     if store.seed():
         log.info("seeded the empty store at %s from the embedded snapshot", store.root)
-    _echo_series(store, as_json=False)
+    home = encounters_home()
+    client = configure(home)
+    experiment, _ = Experiment.load(experiment_path)
+    champion = champion_version(client, experiment.registered_model)
+    if champion is None:
+        logged = _train(experiment_path, [], "local", 2, None)
+        click.echo(f"trained {logged.model_name} version {logged.model_version} (champion)")
+    else:
+        click.echo(f"champion: {experiment.registered_model} version {champion.version}")
+    click.echo(f"MLflow UI: encounters ui  (store {client.tracking_uri})")

@@ -97,8 +97,12 @@ def test_ingest_from_an_http_url(run, tmp_path):
     assert show[0]["source"] == "nationwide-encounters-fy24-aor.csv"
 
 
-def test_up_seeds_an_empty_home_and_lists_series(run, home):
-    result = run("up")
-    assert result.exit_code == 0
-    assert "southwest/usbp/citizenship=venezuela" in result.stdout
-    assert (home / "store" / "manifest.json").is_file()
+@pytest.mark.slow
+def test_up_seeds_trains_once_then_reuses_the_champion(run, mlflow_home, tiny_experiment):
+    first = run("up", "--experiment", str(tiny_experiment))
+    assert first.exit_code == 0
+    assert "trained border-encounters version 1 (champion)" in first.stdout
+    assert (mlflow_home / "store" / "manifest.json").is_file()
+    assert (mlflow_home / "mlflow.db").is_file()
+    second = run("up", "--experiment", str(tiny_experiment))
+    assert "champion: border-encounters version 1" in second.stdout

@@ -1,0 +1,207 @@
+"""The served artefact: each series' chosen, fitted model with its calibration and metadata.
+
+A :class:`Bundle` is what one training produces and what the service answers from, so a forecast
+never mixes two trainings. :class:`BundleModel` wraps it as an MLflow pyfunc; it lives here, not in
+``pipelines`` or ``service``, because the first writes it and the second (or a stock
+``mlflow models serve``) loads it, and neither may import the other.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+
+from forecasting.calibration import Calibrator
+from forecasting.data.store import close_keys
+from forecasting.errors import UnknownSeriesError
+from forecasting.frame import DS, SERIES
+from forecasting.interventions import Catalog, design_matrix
+from forecasting.models.base import Forecaster, check_level, forecast_columns, future_index
+
+BUNDLE_FILE = "bundle.pkl"
+#: Bumped when the pickled layout changes, so an old artefact fails with a clear message.
+BUNDLE_FORMAT = 1
+H = "h"
+SCENARIO = "scenario"
+
+
+def future_regressors(catalog: Catalog, key: str, model: Forecaster, h: int) -> pd.DataFrame:
+    """A fitted model's regressors over the ``h`` months after its cutoff, as the catalog dates
+    them (known ends included): the ``X_df`` a served forecast uses."""
+    months = future_index(model.cutoff_, h)
+    X = design_matrix(catalog, key, months[0], months[-1])
+    return X.reindex(columns=model.regressors_, fill_value=0.0).set_axis(months)
+
+
+@dataclass
+class SeriesModel:
+    """One series' chosen model, fitted on its whole history.
+
+    Attributes:
+        key: the series key.
+        model_name: registry name of the family (``forecasting.models.MODELS``).
+        model: the fitted forecaster.
+        calibrator: conformal interval calibration from the model's backtest, or ``None``.
+        y: the history the model was fitted on (month-start index).
+        X: the intervention design matrix over that history (columns as given to ``fit``).
+        metrics: backtest metrics of the chosen model (``mase``, ``relmae``, ``coverage_80`` …).
+        run_id: the MLflow child run that trained it, once logged.
+        fallback: why the series fell back to a baseline, or ``None``.
+    """
+
+    key: str
+    model_name: str
+    model: Forecaster
+    calibrator: Calibrator | None
+    y: pd.Series
+    X: pd.DataFrame
+    metrics: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    fallback: str | None = None
+
+
+class Bundle:
+    """Every served series' model, the catalog they were trained with, and the training's facts.
+
+    Args:
+        models: chosen model per series key.
+        catalog: the intervention catalog the design matrices came from (future regressors and
+            scenarios are built from the same one).
+        level: the interval levels the calibration covers; forecasts accept these only.
+        max_h: the longest horizon served, in months.
+        meta: facts about the training (data fingerprint and newest month, experiment, times).
+    """
+
+    def __init__(
+        self,
+        models: dict[str, SeriesModel],
+        catalog: Catalog,
+        level: Sequence[int],
+        max_h: int,
+        meta: dict | None = None,
+    ):
+        self.models = models
+        self.catalog = catalog
+        self.level = check_level(level)
+        self.max_h = int(max_h)
+        self.meta = dict(meta or {})
+        self._cache: dict[tuple[str, tuple[int, ...]], pd.DataFrame] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_cache"], state["_lock"]
+        return {**state, "format": BUNDLE_FORMAT}
+
+    def __setstate__(self, state: dict) -> None:
+        if state.pop("format", None) != BUNDLE_FORMAT:
+            raise ValueError(
+                f"bundle format is not {BUNDLE_FORMAT}: retrain with this version of the project"
+            )
+        self.__dict__.update(state)
+        self._cache = {}
+        self._lock = threading.Lock()
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(self.models)
+
+    def series_model(self, key: str) -> SeriesModel:
+        """The entry for ``key``; an unknown key raises with close matches."""
+        try:
+            return self.models[key]
+        except KeyError:
+            raise UnknownSeriesError(key, close_keys(key, self.models)) from None
+
+    def check_request(self, h: int, level: Sequence[int] | None) -> list[int]:
+        """Validate a horizon and levels against what the bundle serves; return the levels."""
+        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= self.max_h:
+            raise ValueError(f"h must be a whole number of months in 1..{self.max_h}; got {h!r}")
+        levels = self.level if level is None else check_level(level)
+        unknown = sorted(set(levels) - set(self.level))
+        if unknown:
+            raise ValueError(f"level {unknown} is not calibrated; accepted levels are {self.level}")
+        return levels
+
+    def future_X(self, key: str, h: int) -> pd.DataFrame:
+        """Regressor values for the ``h`` months after the cutoff, from the catalog's dates."""
+        return future_regressors(self.catalog, key, self.series_model(key).model, h)
+
+    def forecast(self, key: str, h: int, level: Sequence[int] | None = None) -> pd.DataFrame:
+        """Calibrated forecast of one series.
+
+        Args:
+            key: series key.
+            h: months ahead, 1..``max_h``.
+            level: interval levels in percent, a subset of :attr:`level` (default: all of them).
+
+        Returns:
+            Frame with ``ds`` (month start), ``mean``, ``lo_<l>``, ``hi_<l>`` on the count scale.
+
+        Raises:
+            UnknownSeriesError: the key is not served.
+            ValueError: ``h`` or ``level`` is outside what the bundle serves.
+        """
+        levels = self.check_request(h, level)
+        full = self._full_forecast(key)
+        return full.iloc[:h][[DS, *forecast_columns(levels)]].reset_index(drop=True)
+
+    def _full_forecast(self, key: str) -> pd.DataFrame:
+        # One forecast per series at the longest horizon and every level, computed once: what a
+        # request asks for is a slice of it, which keeps the hot path a lookup.
+        cache_key = (key, tuple(self.level))
+        cached = self._cache.get(cache_key)
+        if cached is not None:
+            return cached
+        entry = self.series_model(key)
+        with self._lock:
+            frame = entry.model.predict(self.max_h, self.future_X(key, self.max_h), self.level)
+            if entry.calibrator is not None:
+                frame = entry.calibrator.transform(frame)
+            frame = frame.rename_axis(DS).reset_index()
+            self._cache[cache_key] = frame
+        return frame
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> Bundle:
+        with Path(path).open("rb") as fh:
+            bundle = pickle.load(fh)  # noqa: S301 - our own artefact, from our own registry
+        if not isinstance(bundle, Bundle):
+            raise ValueError(f"{path} does not hold a Bundle; got {type(bundle).__name__}")
+        return bundle
+
+
+class BundleModel(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc over a :class:`Bundle`.
+
+    Input: one row per request with ``series`` (key) and ``h`` (months). Params: ``level`` (list of
+    percents, default every calibrated level). Output: ``series, ds, mean, lo_<l>, hi_<l>``.
+    """
+
+    def load_context(self, context) -> None:
+        self.bundle = Bundle.load(context.artifacts["bundle"])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
+        level = (params or {}).get("level")
+        frames = []
+        for row in model_input.itertuples(index=False):
+            key, h = getattr(row, SERIES), int(getattr(row, H))
+            frame = self.bundle.forecast(key, h, level)
+            frame.insert(0, SERIES, key)
+            frames.append(frame)
+        out = pd.concat(frames, ignore_index=True)
+        out[DS] = out[DS].dt.strftime("%Y-%m-%d")
+        return out

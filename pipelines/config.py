@@ -1,0 +1,127 @@
+"""The experiment schema: what a training run backtests, fits, logs and registers.
+
+An experiment is a YAML file under ``experiments/``; it validates at load time and is logged to
+MLflow verbatim, so a run can always be traced to the question that produced it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from forecasting.errors import DataError
+from forecasting.models import MODELS
+from forecasting.models.base import check_level
+
+DEFAULT_EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "default.yaml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelSpec(_Frozen):
+    """One candidate family and its hyperparameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: Tells two candidates of one family apart (e.g. ``sarimax_no_events``).
+    alias: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in MODELS:
+            raise ValueError(f"unknown model {name!r}; registered models are {sorted(MODELS)}")
+        return name
+
+    @property
+    def label(self) -> str:
+        return self.alias or self.name
+
+
+class BacktestConfig(_Frozen):
+    """Rolling origins: the last training month of each, every ``step_months``."""
+
+    first_cutoff: str = Field(pattern=r"^\d{4}-\d{2}$")
+    last_cutoff: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    step_months: int = Field(default=3, ge=1, le=24)
+    h: int = Field(default=12, ge=1, le=36)
+
+    def cutoffs(self, newest: pd.Timestamp) -> list[pd.Timestamp]:
+        """Origins up to ``last_cutoff``, or up to the newest month that still has an actual."""
+        last = (
+            pd.Timestamp(self.last_cutoff) if self.last_cutoff else newest - pd.DateOffset(months=1)
+        )
+        last = min(last, newest - pd.DateOffset(months=1))
+        return list(pd.date_range(self.first_cutoff, last, freq=f"{self.step_months}MS"))
+
+
+class Experiment(_Frozen):
+    """An experiment definition (``experiments/<name>.yaml``)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    mlflow_experiment: str
+    registered_model: str = "border-encounters"
+    series: list[str] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+    baseline: ModelSpec = ModelSpec(name="seasonal_naive")
+    interventions: bool = True
+    exclude_events: list[str] = Field(default_factory=list)
+    train_start: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    backtest: BacktestConfig
+    level: list[int] = Field(default_factory=lambda: [50, 80, 90, 95])
+    max_h: int = Field(default=36, ge=1, le=36)
+    selection_metric: Literal["rel_mae", "mase", "smape"] = "rel_mae"
+
+    @field_validator("level")
+    @classmethod
+    def _levels(cls, level: list[int]) -> list[int]:
+        return check_level(level)
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> Experiment:
+        labels = [m.label for m in self.models]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"models repeat a name: {labels}; give each candidate once")
+        return self
+
+    def resolve_series(self, known: list[str]) -> list[str]:
+        """Expand glob patterns (``southwest/usbp/sector=*``) against the store's keys."""
+        out: list[str] = []
+        for pattern in self.series:
+            matched = sorted(fnmatch.filter(known, pattern))
+            if not matched:
+                raise DataError(
+                    f"experiment {self.name!r}: series {pattern!r} matches no series in the store"
+                )
+            out += [k for k in matched if k not in out]
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple[Experiment, str]:
+        """The experiment and its YAML text (logged verbatim)."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read the experiment file: {exc}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise DataError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise DataError(f"{path}: an experiment is a YAML mapping; got {type(data).__name__}")
+        try:
+            return cls.model_validate(data), text
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
+            )
+            raise DataError(f"{path}: invalid experiment: {problems}") from exc

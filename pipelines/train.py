@@ -1,0 +1,292 @@
+"""Training: backtest every (series, model) an experiment names, choose per series, register.
+
+The work per series (:func:`train_series`) is a pure function of a :class:`SeriesTask`, so it runs
+the same in a local process pool or on a Dask cluster; everything that talks to MLflow happens
+afterwards in the calling process (:mod:`pipelines.tracking`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecasting.backtest import CUTOFF, backtest, score
+from forecasting.bundle import Bundle, SeriesModel
+from forecasting.calibration import Calibrator, rolling_calibrate
+from forecasting.data import ObservationStore
+from forecasting.errors import DataError
+from forecasting.frame import DS, UNIQUE_ID, Y, series_history
+from forecasting.interventions import Catalog, design_matrix, load_catalog
+from forecasting.metrics import geometric_mean
+from forecasting.models import make_model
+from forecasting.models.base import MEAN, Forecaster
+from pipelines.config import Experiment, ModelSpec
+from pipelines.executors import run_tasks
+
+log = logging.getLogger(__name__)
+#: The shortest training window an origin may have: two seasons for the seasonal models' start.
+MIN_TRAIN_MONTHS = 36
+
+
+@dataclass(frozen=True)
+class SeriesTask:
+    """Everything one series' training needs; picklable, so it ships to any worker."""
+
+    key: str
+    y: pd.Series
+    X: pd.DataFrame | None
+    event_starts: dict[str, pd.Timestamp]
+    experiment: Experiment
+
+
+@dataclass
+class CandidateResult:
+    """One (series, model): its backtest, scores and final fit, or the error that stopped it."""
+
+    spec: ModelSpec
+    status: str  # "ok" or "failed"
+    seconds: float
+    error: str | None = None
+    backtest: pd.DataFrame | None = None
+    by_step: pd.DataFrame | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    model: Forecaster | None = None
+    calibrator: Calibrator | None = None
+    effects: pd.DataFrame | None = None
+
+
+@dataclass
+class SeriesResult:
+    key: str
+    y: pd.Series
+    X: pd.DataFrame | None
+    cutoffs: list[pd.Timestamp]
+    candidates: list[CandidateResult]
+    chosen: CandidateResult
+    fallback: str | None
+
+
+def _origins(task: SeriesTask) -> list[pd.Timestamp]:
+    y = task.y
+    earliest = y.index[0] + pd.DateOffset(months=MIN_TRAIN_MONTHS - 1)
+    return [c for c in task.experiment.backtest.cutoffs(y.index[-1]) if c >= earliest]
+
+
+def _rel_mae(frame: pd.DataFrame, bench: pd.DataFrame) -> float:
+    """Geometric mean over origins of MAE / benchmark MAE on the same months."""
+    scored = frame.dropna(subset=[Y]).merge(
+        bench[[CUTOFF, DS, MEAN]].rename(columns={MEAN: "bench"}), on=[CUTOFF, DS]
+    )
+    per_origin = scored.groupby(CUTOFF).apply(
+        lambda g: np.mean(np.abs(g[Y] - g[MEAN])) / np.mean(np.abs(g[Y] - g["bench"])),
+        include_groups=False,
+    )
+    ratios = per_origin[np.isfinite(per_origin) & (per_origin > 0)]
+    return geometric_mean(ratios.to_numpy()) if len(ratios) else float("nan")
+
+
+def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, level: list[int]):
+    by_step = score(bt, y, by="step")
+    overall = score(bt, y, by=None).iloc[0]
+    metrics = {f"mase_h{int(k)}": float(v) for k, v in by_step["mase"].items()}
+    metrics.update({k: float(overall[k]) for k in ("mase", "rmsse", "smape", "mae")})
+    metrics["rel_mae"] = _rel_mae(bt, bench)
+    for lv in level:
+        metrics[f"coverage_{lv}_model"] = float(overall[f"coverage_{lv}"])
+    # Served intervals are calibrated; their coverage is measured origin by origin with only the
+    # errors known at each cutoff (what real-time calibration would have had).
+    calibrated = rolling_calibrate(bt, level)
+    if not calibrated.empty:
+        cal = score(calibrated, y, by=None).iloc[0]
+        for lv in level:
+            metrics[f"coverage_{lv}"] = float(cal[f"coverage_{lv}"])
+            metrics[f"width_{lv}"] = float(cal[f"width_{lv}"])
+            metrics[f"winkler_{lv}"] = float(cal[f"winkler_{lv}"])
+    return metrics, by_step
+
+
+def _fit_final(spec: ModelSpec, y: pd.Series, X: pd.DataFrame | None) -> Forecaster:
+    model = make_model(spec.name, **spec.params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(y, X)
+    stalled = [str(w.message) for w in caught if "did not converge" in str(w.message)]
+    if stalled:
+        raise RuntimeError(stalled[0])
+    return model
+
+
+def _run_candidate(spec, task, origins, bench) -> CandidateResult:
+    exp = task.experiment
+    start = time.perf_counter()
+    try:
+        bt = backtest(
+            lambda: make_model(spec.name, **spec.params),
+            task.y,
+            task.X,
+            origins,
+            exp.backtest.h,
+            exp.level,
+            task.event_starts,
+        )
+        metrics, by_step = _metrics(bt, bench if bench is not None else bt, task.y, exp.level)
+        model = _fit_final(spec, task.y, task.X)
+        calibrator = Calibrator(exp.level).fit(bt)
+        effects = (
+            model.effects(exp.level) if model.supports_regressors and model.regressors_ else None
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded; the run goes on
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        return CandidateResult(spec, "failed", time.perf_counter() - start, error=detail)
+    return CandidateResult(
+        spec,
+        "ok",
+        time.perf_counter() - start,
+        None,
+        bt,
+        by_step,
+        metrics,
+        model,
+        calibrator,
+        effects,
+    )
+
+
+def train_series(task: SeriesTask) -> SeriesResult:
+    """Backtest and fit every candidate on one series; choose the best by the experiment's metric.
+
+    The baseline runs first: it is the benchmark of ``rel_mae`` and what the series keeps when no
+    candidate succeeds.
+    """
+    exp = task.experiment
+    origins = _origins(task)
+    if not origins:
+        raise DataError(
+            f"series '{task.key}' has {len(task.y)} months: too short for a backtest origin "
+            f"with {MIN_TRAIN_MONTHS} months of training"
+        )
+    baseline = _run_candidate(exp.baseline, task, origins, None)
+    bench = baseline.backtest
+    candidates = [
+        baseline if spec == exp.baseline else _run_candidate(spec, task, origins, bench)
+        for spec in exp.models
+    ]
+    ok = [
+        c
+        for c in candidates
+        if c.status == "ok" and np.isfinite(c.metrics.get(exp.selection_metric, np.nan))
+    ]
+    fallback = None
+    if ok:
+        chosen = min(ok, key=lambda c: c.metrics[exp.selection_metric])
+    elif baseline.status == "ok":
+        chosen = baseline
+        fallback = "every candidate failed; serving the baseline " + exp.baseline.label
+    else:
+        raise RuntimeError(f"series '{task.key}': the baseline failed too: {baseline.error}")
+    return SeriesResult(task.key, task.y, task.X, origins, candidates, chosen, fallback)
+
+
+def _regressor_starts(catalog: Catalog, key: str, columns: list[str]) -> dict[str, pd.Timestamp]:
+    starts = {}
+    for column, events in catalog.regressors(key).items():
+        if column in columns:
+            starts[column] = (
+                pd.Timestamp(min(e.start for e in events)).to_period("M").to_timestamp()
+            )
+    return starts
+
+
+def build_tasks(
+    exp: Experiment, store: ObservationStore, catalog: Catalog, series: list[str] | None = None
+) -> list[SeriesTask]:
+    """One task per series the experiment (or ``series``) names, from the store and catalog."""
+    panel = store.panel()
+    known = sorted(panel[UNIQUE_ID].unique())
+    keys = (
+        exp.resolve_series(known)
+        if not series
+        else Experiment.resolve_series(exp.model_copy(update={"series": list(series)}), known)
+    )
+    excluded = {catalog.resolve(name) for name in exp.exclude_events}
+    tasks = []
+    for key in keys:
+        y = series_history(panel, key, exp.train_start)
+        X = None
+        if exp.interventions:
+            X = design_matrix(catalog, key, y.index[0], y.index[-1])
+            X = X[[c for c in X.columns if c not in excluded]]
+        starts = _regressor_starts(catalog, key, list(X.columns)) if X is not None else {}
+        tasks.append(SeriesTask(key, y, X, starts, exp))
+    return tasks
+
+
+@dataclass
+class Training:
+    """What one training produced, before and after it is logged."""
+
+    experiment: Experiment
+    results: list[SeriesResult]
+    failed_series: dict[str, str]
+    catalog: Catalog
+    vintage: dict[str, str]
+    seconds: float
+
+    @property
+    def fell_back(self) -> list[str]:
+        return [r.key for r in self.results if r.fallback]
+
+    def bundle(self) -> Bundle:
+        models = {
+            r.key: SeriesModel(
+                r.key,
+                r.chosen.spec.name,
+                r.chosen.model,
+                r.chosen.calibrator,
+                r.y,
+                r.X if r.X is not None else pd.DataFrame(index=r.y.index),
+                r.chosen.metrics,
+                fallback=r.fallback,
+            )
+            for r in self.results
+        }
+        meta = {"experiment": self.experiment.name, **self.vintage}
+        return Bundle(models, self.catalog, self.experiment.level, self.experiment.max_h, meta)
+
+
+def vintage(store: ObservationStore) -> dict[str, str]:
+    """The data vintage a training saw: store fingerprint and newest month."""
+    newest = store.panel()[DS].max()
+    return {"data_fingerprint": store.fingerprint(), "data_newest_month": f"{newest:%Y-%m}"}
+
+
+def train(
+    exp: Experiment,
+    store: ObservationStore,
+    series: list[str] | None = None,
+    executor: str = "local",
+    workers: int = 2,
+    catalog: Catalog | None = None,
+) -> Training:
+    """Build the tasks, run them on the executor, and collect the results (nothing is logged)."""
+    start = time.perf_counter()
+    catalog = catalog or load_catalog()
+    tasks = build_tasks(exp, store, catalog, series)
+    log.info("training %d series x %d models on %s", len(tasks), len(exp.models), executor)
+    outcomes = run_tasks(train_series, tasks, executor, workers, label=lambda t: t.key)
+    results, failed = [], {}
+    for task, outcome in zip(tasks, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            failed[task.key] = "".join(traceback.format_exception_only(outcome)).strip()
+            log.error("series %s failed: %s", task.key, failed[task.key])
+        else:
+            results.append(outcome)
+    if not results:
+        raise RuntimeError(f"every series failed: {failed}")
+    return Training(exp, results, failed, catalog, vintage(store), time.perf_counter() - start)

@@ -1,0 +1,94 @@
+"""Fixtures for the pipelines: a tiny experiment, a private MLflow store, a real MLflow server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pytest
+
+TINY = """
+name: tiny
+mlflow_experiment: tiny-test
+registered_model: border-encounters
+series: [southwest/usbp, southwest/usbp/sector=yuma]
+models:
+  - name: seasonal_naive
+  - name: naive
+  - name: ets
+  - name: sarimax
+    alias: sarimax_broken
+    params: {orders: []}
+train_start: 2016-01
+backtest: {first_cutoff: 2022-11, step_months: 6, h: 12}
+level: [80, 95]
+max_h: 24
+"""
+
+
+@pytest.fixture
+def tiny_experiment(tmp_path) -> Path:
+    """Two series, three working candidates and one that always fails to fit."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture
+def mlflow_home(home, monkeypatch):
+    """A private embedded MLflow store under the test's ENCOUNTERS_HOME; no run may leak."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield home
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path, monkeypatch):
+    """A real ``mlflow server`` on 127.0.0.1, stopped with its whole process group."""
+    port = _free_port()
+    root = tmp_path / "server"
+    root.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=root,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("mlflow server did not start") from None
+                time.sleep(0.5)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        yield uri
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run()
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -1,0 +1,82 @@
+"""Training end to end: real MLflow server, registered champion, fresh-process load, Dask parity."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from forecasting.data import ObservationStore
+from pipelines.config import Experiment
+from pipelines.tracking import CHAMPION, log_training
+from pipelines.train import train
+
+pytestmark = pytest.mark.slow
+
+LOAD_AND_FORECAST = """
+import json, sys
+import mlflow.pyfunc, pandas as pd
+model = mlflow.pyfunc.load_model("models:/border-encounters@champion")
+out = model.predict(pd.DataFrame({"series": ["southwest/usbp"], "h": [12]}),
+                    params={"level": [80, 95]})
+print(json.dumps(out.to_dict(orient="records")))
+"""
+
+
+def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experiment):
+    exp, text = Experiment.load(tiny_experiment)
+    training = train(exp, ObservationStore(home), workers=1)
+    logged = log_training(training, text, home)
+    assert logged.promoted
+
+    client = MlflowClient(mlflow_server)
+    parent = client.get_run(logged.parent_run_id)
+    assert parent.data.tags["data_fingerprint"] == ObservationStore(home).fingerprint()
+    assert parent.data.tags["data_newest_month"] == "2025-08"
+    assert "code_version" in parent.data.tags
+    assert parent.data.metrics["candidates_failed"] == 2
+    assert parent.data.metrics["series_fell_back"] == 0
+    artifacts = {a.path for a in client.list_artifacts(logged.parent_run_id)}
+    assert "experiment.yaml" in artifacts
+
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{logged.parent_run_id}'",
+    )
+    assert len(children) == 2 * 4
+    failed = [r for r in children if r.info.status == "FAILED"]
+    assert {r.data.tags["model"] for r in failed} == {"sarimax_broken"}
+    assert all("orders must be" in r.data.tags["error"] for r in failed)
+    ets = next(r for r in children if r.data.tags["model"] == "ets"
+               and r.data.tags["series"] == "southwest/usbp")
+    for metric in ("mase_h1", "mase_h12", "mase", "smape", "rel_mae", "coverage_80",
+                   "coverage_95"):
+        assert metric in ets.data.metrics
+    files = {a.path for a in client.list_artifacts(ets.info.run_id)}
+    assert {"fan_chart.png", "error_by_horizon.png", "backtest.csv", "by_horizon.csv"} <= files
+
+    version = client.get_model_version_by_alias("border-encounters", CHAMPION)
+    assert version.version == logged.model_version
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
+    done = subprocess.run([sys.executable, "-c", LOAD_AND_FORECAST], env=env, check=True,
+                          capture_output=True, text=True, timeout=300)
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(rows) == 12
+    assert rows[0]["ds"] == "2025-09-01"
+    assert all(r["lo_95"] <= r["lo_80"] <= r["mean"] <= r["hi_80"] <= r["hi_95"] for r in rows)
+
+
+def test_dask_local_cluster_gives_identical_forecasts(mlflow_home, tiny_experiment):
+    exp, _ = Experiment.load(tiny_experiment)
+    store = ObservationStore(mlflow_home)
+    local = train(exp, store, workers=1).bundle()
+    dask = train(exp, store, executor="dask", workers=2).bundle()
+    for key in local.keys:
+        assert local.series_model(key).model_name == dask.series_model(key).model_name
+        np.testing.assert_array_equal(local.forecast(key, 24).drop(columns="ds").to_numpy(),
+                                      dask.forecast(key, 24).drop(columns="ds").to_numpy())
