@@ -75,10 +75,14 @@ class Experiment(_Frozen):
     interventions: bool = True
     exclude_events: list[str] = Field(default_factory=list)
     train_start: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    #: Series with fewer months (from ``train_start``) are left out of the experiment.
+    min_history_months: int = Field(default=0, ge=0)
     backtest: BacktestConfig
     level: list[int] = Field(default_factory=lambda: [50, 80, 90, 95])
     max_h: int = Field(default=36, ge=1, le=36)
     selection_metric: Literal["rel_mae", "mase", "smape"] = "rel_mae"
+    #: Also offer the best ``k`` candidates combined, weighted by backtest skill; 0 or 1: off.
+    ensemble_top_k: int = Field(default=3, ge=0, le=10)
 
     @field_validator("level")
     @classmethod

@@ -274,4 +274,13 @@ def _log_bundle(bundle, model_name: str):
             input_example=example,
             registered_model_name=model_name,
             code_paths=[str(Path(forecasting.__file__).parent)],
+            # Given, not inferred: inference loads the model in a subprocess, which costs seconds.
+            pip_requirements=_requirements(),
         )
+
+
+def _requirements() -> list[str]:
+    """The project's own pinned runtime dependencies, as installed."""
+    from importlib.metadata import requires
+
+    return [r for r in requires("border-encounters") or [] if "extra ==" not in r]

@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecasting.backtest import CUTOFF, backtest, score
+from forecasting.backtest import backtest, score
 from forecasting.bundle import Bundle, SeriesModel
 from forecasting.calibration import Calibrator, rolling_calibrate
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError
-from forecasting.frame import DS, UNIQUE_ID, Y, series_history
+from forecasting.frame import DS, UNIQUE_ID, series_history
 from forecasting.interventions import Catalog, design_matrix, load_catalog
-from forecasting.metrics import geometric_mean
 from forecasting.models import make_model
-from forecasting.models.base import MEAN, Forecaster
+from forecasting.models.base import Forecaster
+from forecasting.models.ensemble import Ensemble
+from forecasting.selection import combine, rel_mae, skill_weights
 from pipelines.config import Experiment, ModelSpec
 from pipelines.executors import run_tasks
 
@@ -78,25 +79,12 @@ def _origins(task: SeriesTask) -> list[pd.Timestamp]:
     return [c for c in task.experiment.backtest.cutoffs(y.index[-1]) if c >= earliest]
 
 
-def _rel_mae(frame: pd.DataFrame, bench: pd.DataFrame) -> float:
-    """Geometric mean over origins of MAE / benchmark MAE on the same months."""
-    scored = frame.dropna(subset=[Y]).merge(
-        bench[[CUTOFF, DS, MEAN]].rename(columns={MEAN: "bench"}), on=[CUTOFF, DS]
-    )
-    per_origin = scored.groupby(CUTOFF).apply(
-        lambda g: np.mean(np.abs(g[Y] - g[MEAN])) / np.mean(np.abs(g[Y] - g["bench"])),
-        include_groups=False,
-    )
-    ratios = per_origin[np.isfinite(per_origin) & (per_origin > 0)]
-    return geometric_mean(ratios.to_numpy()) if len(ratios) else float("nan")
-
-
 def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, level: list[int]):
     by_step = score(bt, y, by="step")
     overall = score(bt, y, by=None).iloc[0]
     metrics = {f"mase_h{int(k)}": float(v) for k, v in by_step["mase"].items()}
     metrics.update({k: float(overall[k]) for k in ("mase", "rmsse", "smape", "mae")})
-    metrics["rel_mae"] = _rel_mae(bt, bench)
+    metrics["rel_mae"] = rel_mae(bt, bench)
     for lv in level:
         metrics[f"coverage_{lv}_model"] = float(overall[f"coverage_{lv}"])
     # Served intervals are calibrated; their coverage is measured origin by origin with only the
@@ -122,6 +110,16 @@ def _fit_final(spec: ModelSpec, y: pd.Series, X: pd.DataFrame | None) -> Forecas
     return model
 
 
+def _effects(model: Forecaster, level: list[int]) -> pd.DataFrame | None:
+    """The fitted intervention effects, for families that can attribute change to regressors."""
+    if not (model.supports_regressors and model.regressors_):
+        return None
+    try:
+        return model.effects(level)
+    except NotImplementedError:
+        return None
+
+
 def _run_candidate(spec, task, origins, bench) -> CandidateResult:
     exp = task.experiment
     start = time.perf_counter()
@@ -138,9 +136,7 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
         metrics, by_step = _metrics(bt, bench if bench is not None else bt, task.y, exp.level)
         model = _fit_final(spec, task.y, task.X)
         calibrator = Calibrator(exp.level).fit(bt)
-        effects = (
-            model.effects(exp.level) if model.supports_regressors and model.regressors_ else None
-        )
+        effects = _effects(model, exp.level)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded; the run goes on
         detail = "".join(traceback.format_exception_only(exc)).strip()
         return CandidateResult(spec, "failed", time.perf_counter() - start, error=detail)
@@ -156,6 +152,43 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
         calibrator,
         effects,
     )
+
+
+def _ensemble(task: SeriesTask, candidates: list[CandidateResult], bench) -> CandidateResult:
+    """The best few candidates combined, weighted by backtest skill (1 / relMAE).
+
+    Its backtest is the same combination of the members' backtests (no refit per origin); its
+    final model refits the members on the whole history inside an :class:`Ensemble`.
+    """
+    exp = task.experiment
+    start = time.perf_counter()
+    ok = {c.spec.label: c for c in candidates if c.status == "ok" and c.spec != exp.baseline}
+    weights = skill_weights({k: c.metrics["rel_mae"] for k, c in ok.items()}, exp.ensemble_top_k)
+    members = [ok[k] for k in weights]
+    spec = ModelSpec(
+        name="ensemble",
+        params={
+            "members": [m.spec.label for m in members],
+            "weights": [round(w, 4) for w in weights.values()],
+        },
+    )
+    if len(members) < 2:
+        return CandidateResult(spec, "failed", 0.0, error="fewer than two candidates to combine")
+    try:
+        bt = combine([m.backtest for m in members], list(weights.values()))
+        metrics, by_step = _metrics(bt, bench, task.y, exp.level)
+        model = Ensemble(
+            [make_model(m.spec.name, **m.spec.params) for m in members], list(weights.values())
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(task.y, task.X)
+        calibrator = Calibrator(exp.level).fit(bt)
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed candidate
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        return CandidateResult(spec, "failed", time.perf_counter() - start, error=detail)
+    seconds = time.perf_counter() - start + sum(m.seconds for m in members)
+    return CandidateResult(spec, "ok", seconds, None, bt, by_step, metrics, model, calibrator)
 
 
 def train_series(task: SeriesTask) -> SeriesResult:
@@ -177,6 +210,8 @@ def train_series(task: SeriesTask) -> SeriesResult:
         baseline if spec == exp.baseline else _run_candidate(spec, task, origins, bench)
         for spec in exp.models
     ]
+    if exp.ensemble_top_k > 1:
+        candidates.append(_ensemble(task, candidates, bench))
     ok = [
         c
         for c in candidates
@@ -218,6 +253,9 @@ def build_tasks(
     tasks = []
     for key in keys:
         y = series_history(panel, key, exp.train_start)
+        if len(y) < exp.min_history_months:
+            log.info("leaving out %s: %d months < min_history_months", key, len(y))
+            continue
         X = None
         if exp.interventions:
             X = design_matrix(catalog, key, y.index[0], y.index[-1])

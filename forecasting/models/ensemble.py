@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecasting.models.base import Forecaster, forecast_columns
+from forecasting.models.base import Forecaster
 
 
 class Ensemble(Forecaster):
@@ -74,12 +74,10 @@ class Ensemble(Forecaster):
         return X_df[member.regressors_]
 
     def _predict(self, h: int, X_df: pd.DataFrame, level: list[int]) -> pd.DataFrame:
-        columns = forecast_columns(level)
-        frames = [
-            m.predict(h, self._member_X(m, X_df), level)[columns].to_numpy() for m in self.members_
-        ]
-        combined = np.tensordot(self.weights_, np.stack(frames), axes=1)
-        return pd.DataFrame(combined, columns=columns)
+        from forecasting.selection import combine
+
+        frames = [m.predict(h, self._member_X(m, X_df), level) for m in self.members_]
+        return combine(frames, self.weights_).reset_index(drop=True)
 
     def _effects(self, level: list[int]) -> pd.DataFrame:
         raise NotImplementedError(

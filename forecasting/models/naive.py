@@ -1,9 +1,10 @@
 """Benchmarks: the last value and the value twelve months earlier.
 
-Both are the textbook random walks on the count scale (as in statsforecast), so their ``mean`` is
-the benchmark every relative score divides by. Intervals are Gaussian with the in-sample residual
-RMS, widened by ``sqrt(h)`` (naive) or ``sqrt(number of seasons ahead)`` (seasonal naive), and
-clipped at zero.
+Both keep the textbook point forecast (as in statsforecast), so their ``mean`` is the benchmark
+every relative score divides by. Their intervals are multiplicative: Gaussian on ``log1p`` with the
+in-sample RMS of the log changes, widened by ``sqrt(h)`` (naive) or ``sqrt(seasons ahead)``
+(seasonal naive). Count-scale Gaussian intervals would keep the spread of a 250,000-a-month year
+when the series has fallen to 6,000, and clip at zero.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.models.base import Forecaster, normal_frame
+from forecasting.models.base import MEAN, Forecaster, hi_col, lo_col, z_value
+
+
+def _multiplicative(point: np.ndarray, sd_log: np.ndarray, level: list[int]) -> pd.DataFrame:
+    out = {MEAN: point}
+    log_point = np.log1p(point)
+    for lv in level:
+        out[lo_col(lv)] = np.expm1(log_point - z_value(lv) * sd_log)
+        out[hi_col(lv)] = np.expm1(log_point + z_value(lv) * sd_log)
+    return pd.DataFrame(out)
 
 
 class Naive(Forecaster):
@@ -20,11 +30,11 @@ class Naive(Forecaster):
     def _fit(self, y: pd.Series, X: pd.DataFrame) -> None:
         values = y.to_numpy()
         self.last_ = float(values[-1])
-        self.sigma_ = float(np.sqrt(np.mean(np.diff(values) ** 2)))
+        self.sigma_ = float(np.sqrt(np.mean(np.diff(np.log1p(values)) ** 2)))
 
     def _predict(self, h: int, X_df: pd.DataFrame, level: list[int]) -> pd.DataFrame:
         steps = np.arange(1, h + 1)
-        return normal_frame(np.full(h, self.last_), self.sigma_ * np.sqrt(steps), level)
+        return _multiplicative(np.full(h, self.last_), self.sigma_ * np.sqrt(steps), level)
 
 
 class SeasonalNaive(Forecaster):
@@ -51,11 +61,12 @@ class SeasonalNaive(Forecaster):
         values = y.to_numpy()
         m = self.season_length
         self.last_season_ = values[-m:].copy()
-        self.sigma_ = float(np.sqrt(np.mean((values[m:] - values[:-m]) ** 2)))
+        logs = np.log1p(values)
+        self.sigma_ = float(np.sqrt(np.mean((logs[m:] - logs[:-m]) ** 2)))
 
     def _predict(self, h: int, X_df: pd.DataFrame, level: list[int]) -> pd.DataFrame:
         m = self.season_length
         steps = np.arange(h)
         seasons_ahead = steps // m + 1
         mean = self.last_season_[steps % m]
-        return normal_frame(mean, self.sigma_ * np.sqrt(seasons_ahead), level)
+        return _multiplicative(mean, self.sigma_ * np.sqrt(seasons_ahead), level)

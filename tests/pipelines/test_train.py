@@ -48,7 +48,8 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
         [parent.info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{logged.parent_run_id}'",
     )
-    assert len(children) == 2 * 4
+    # Four candidates and their skill-weighted combination per series.
+    assert len(children) == 2 * 5
     failed = [r for r in children if r.info.status == "FAILED"]
     assert {r.data.tags["model"] for r in failed} == {"sarimax_broken"}
     assert all("orders must be" in r.data.tags["error"] for r in failed)

@@ -1,0 +1,105 @@
+"""Choosing and combining models from their backtests.
+
+Every series gets the candidate with the best backtest skill, or a combination of the best few
+weighted by skill: combinations are the most reliable gain in forecasting practice, and on this
+data no single family wins everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecasting.backtest import CUTOFF, frame_levels
+from forecasting.frame import DS, Y
+from forecasting.metrics import geometric_mean
+from forecasting.models.base import MEAN, forecast_columns
+
+BENCH = "bench"
+
+
+def rel_mae_by_origin(frame: pd.DataFrame, bench: pd.DataFrame) -> pd.Series:
+    """Per cutoff: MAE over the benchmark's MAE on the same months (rows with an actual only)."""
+    scored = frame.dropna(subset=[Y]).merge(
+        bench[[CUTOFF, DS, MEAN]].rename(columns={MEAN: BENCH}), on=[CUTOFF, DS]
+    )
+    err = (scored[Y] - scored[MEAN]).abs().groupby(scored[CUTOFF]).mean()
+    base = (scored[Y] - scored[BENCH]).abs().groupby(scored[CUTOFF]).mean()
+    return err / base
+
+
+def rel_mae(frame: pd.DataFrame, bench: pd.DataFrame) -> float:
+    """Geometric mean over origins of :func:`rel_mae_by_origin` (finite, positive ratios only)."""
+    ratios = rel_mae_by_origin(frame, bench)
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    return geometric_mean(ratios.to_numpy()) if len(ratios) else float("nan")
+
+
+def skill_weights(skill: Mapping[str, float], top_k: int) -> dict[str, float]:
+    """Weights ∝ 1 / relMAE over the ``top_k`` most skilful candidates (lower relMAE is better)."""
+    ranked = sorted((v, k) for k, v in skill.items() if np.isfinite(v) and v > 0)[:top_k]
+    if not ranked:
+        return {}
+    inverse = {k: 1 / v for v, k in ranked}
+    total = sum(inverse.values())
+    return {k: w / total for k, w in inverse.items()}
+
+
+def combine(frames: Sequence[pd.DataFrame], weights: Sequence[float]) -> pd.DataFrame:
+    """Weighted quantile averaging of forecast or backtest frames with the same rows.
+
+    Means and each interval bound are averaged with the weights; the first frame's other columns
+    (``cutoff``, ``ds``, ``step``, ``y``) are kept.
+    """
+    levels = frame_levels(frames[0])
+    columns = forecast_columns(levels)
+    w = np.asarray(weights, dtype=float)
+    w = w / w.sum()
+    stacked = np.stack([f[columns].to_numpy(dtype=float) for f in frames])
+    out = frames[0].copy()
+    out[columns] = np.tensordot(w, stacked, axes=1)
+    return out
+
+
+def observed_by(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Rows of earlier origins whose month was observed at ``cutoff``: what was known then."""
+    return frame[(frame[CUTOFF] < cutoff) & (frame[DS] <= cutoff)]
+
+
+def choose_at(
+    frames: Mapping[str, pd.DataFrame], bench: str, cutoff: pd.Timestamp, top_k: int
+) -> tuple[str, dict[str, float]]:
+    """The policy's choice at ``cutoff`` from what was observed by then.
+
+    Candidates are scored by :func:`rel_mae` on the rows of earlier origins observed at the
+    cutoff; the skill-weighted combination of the ``top_k`` best is scored the same way (its
+    weights from the same rows) and competes with them. The benchmark ``bench`` always competes.
+
+    Returns:
+        (label, weights): the winner (``"ensemble"`` for the combination) and its members' weights.
+    """
+    known = {label: observed_by(frame, cutoff) for label, frame in frames.items()}
+    base = known[bench]
+    if base.empty:
+        return bench, {bench: 1.0}
+    skill = {label: rel_mae(f, base) for label, f in known.items()}
+    options = {label: (s, {label: 1.0}) for label, s in skill.items() if np.isfinite(s)}
+    weights = skill_weights({k: v for k, v in skill.items() if k != bench}, top_k)
+    if len(weights) > 1:
+        combined = combine([known[k] for k in weights], list(weights.values()))
+        options["ensemble"] = (rel_mae(combined, base), weights)
+    label = min(options, key=lambda k: (options[k][0], k != bench))
+    return label, options[label][1]
+
+
+def policy_frame(
+    frames: Mapping[str, pd.DataFrame], weights: Mapping[str, float], cutoffs=None
+) -> pd.DataFrame:
+    """The combination ``weights`` describe (one candidate or several), at ``cutoffs`` or all."""
+    chosen = [
+        frames[k] if cutoffs is None else frames[k][frames[k][CUTOFF].isin(cutoffs)]
+        for k in weights
+    ]
+    return combine(chosen, list(weights.values())) if len(chosen) > 1 else chosen[0].copy()
