@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
@@ -14,11 +15,12 @@ from forecasting.errors import DataError, ScenarioError, UnknownSeriesError
 from forecasting.frame import DS, UNIQUE_ID, Y
 from forecasting.home import encounters_home
 from pipelines import ingest as ingest_mod
-from pipelines.config import DEFAULT_EXPERIMENT, Experiment
+from pipelines.config import DEFAULT_EXPERIMENT, DEFAULT_MARGIN, Experiment
 from pipelines.executors import EXECUTORS
 from pipelines.interventions_cmd import interventions
 
 log = logging.getLogger("encounters")
+RETRAIN_SOURCES = "ENCOUNTERS_RETRAIN_SOURCES"
 
 
 def _store() -> ObservationStore:
@@ -203,6 +205,89 @@ def _train(
             training.fell_back + sorted(training.failed_series),
         )
     return logged
+
+
+def _retrain_options(fn):
+    options = [
+        click.option(
+            "--source",
+            "sources",
+            multiple=True,
+            metavar="PATH_OR_URL",
+            help="Release to ingest first (repeatable); default: "
+            "$ENCOUNTERS_RETRAIN_SOURCES (comma-separated), which may be empty.",
+        ),
+        click.option(
+            "--experiment",
+            "experiment_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Challenger's experiment (default: the champion's).",
+        ),
+        click.option(
+            "--margin",
+            type=click.FloatRange(0, 10),
+            default=DEFAULT_MARGIN,
+            show_default=True,
+            help="How much worse (relMAE ratio - 1) any one series may get.",
+        ),
+        click.option(
+            "--executor",
+            default="local",
+            show_default=True,
+            help=f"Where the fits run: {EXECUTORS}.",
+        ),
+        click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _retrain_job(sources, experiment_path, margin, executor, workers):
+    from pipelines.retrain import retrain as run_retrain
+
+    configured = [s.strip() for s in os.environ.get(RETRAIN_SOURCES, "").split(",") if s.strip()]
+
+    def job() -> str:
+        decision = run_retrain(
+            encounters_home(),
+            list(sources) or configured,
+            experiment_path,
+            margin,
+            executor=executor,
+            workers=workers,
+        )
+        versions = f"champion {decision.champion_version}, challenger {decision.challenger_version}"
+        return f"{decision.outcome} ({versions}): {'; '.join(decision.reasons)}"
+
+    return job
+
+
+@main.command()
+@_retrain_options
+def retrain(sources, experiment_path, margin, executor, workers) -> None:
+    """Ingest new releases, train a challenger, promote it only if it is no worse."""
+    from pipelines.retrain import RetrainBusy
+
+    try:
+        click.echo(_retrain_job(sources, experiment_path, margin, executor, workers)())
+    except RetrainBusy as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.option(
+    "--cron", required=True, help="Five-field crontab expression in UTC, e.g. '0 6 16 * *'."
+)
+@_retrain_options
+def schedule(cron, sources, experiment_path, margin, executor, workers) -> None:
+    """Run retrain on a cron schedule, in this process, until stopped."""
+    from pipelines.schedule import cron_trigger, run_schedule
+
+    run_schedule(
+        cron_trigger(cron), _retrain_job(sources, experiment_path, margin, executor, workers)
+    )
 
 
 @main.command()

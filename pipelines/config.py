@@ -19,6 +19,8 @@ from forecasting.models import MODELS
 from forecasting.models.base import check_level
 
 DEFAULT_EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "default.yaml"
+#: Retraining: a series' challenger may be this much worse (relMAE ratio - 1) than the champion.
+DEFAULT_MARGIN = 0.10
 
 
 class _Frozen(BaseModel):
@@ -116,16 +118,21 @@ class Experiment(_Frozen):
             text = path.read_text()
         except OSError as exc:
             raise DataError(f"{path}: cannot read the experiment file: {exc}") from exc
+        return cls.from_text(text, str(path)), text
+
+    @classmethod
+    def from_text(cls, text: str, origin: str) -> Experiment:
+        """Validate an experiment's YAML text; ``origin`` names it in error messages."""
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise DataError(f"{path}: not valid YAML: {exc}") from exc
+            raise DataError(f"{origin}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
-            raise DataError(f"{path}: an experiment is a YAML mapping; got {type(data).__name__}")
+            raise DataError(f"{origin}: an experiment is a YAML mapping; got {type(data).__name__}")
         try:
-            return cls.model_validate(data), text
+            return cls.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
             )
-            raise DataError(f"{path}: invalid experiment: {problems}") from exc
+            raise DataError(f"{origin}: invalid experiment: {problems}") from exc

@@ -67,6 +67,7 @@ class SeriesResult:
     key: str
     y: pd.Series
     X: pd.DataFrame | None
+    event_starts: dict[str, pd.Timestamp]
     cutoffs: list[pd.Timestamp]
     candidates: list[CandidateResult]
     chosen: CandidateResult
@@ -225,7 +226,9 @@ def train_series(task: SeriesTask) -> SeriesResult:
         fallback = "every candidate failed; serving the baseline " + exp.baseline.label
     else:
         raise RuntimeError(f"series '{task.key}': the baseline failed too: {baseline.error}")
-    return SeriesResult(task.key, task.y, task.X, origins, candidates, chosen, fallback)
+    return SeriesResult(
+        task.key, task.y, task.X, task.event_starts, origins, candidates, chosen, fallback
+    )
 
 
 def _regressor_starts(catalog: Catalog, key: str, columns: list[str]) -> dict[str, pd.Timestamp]:

@@ -181,6 +181,22 @@ class ObservationStore:
         _atomic_write(self.manifest_path, _manifest_bytes(manifest))
         return results
 
+    def checkpoint(self) -> bytes | None:
+        """The store's state as its manifest, to :meth:`restore` if a later step fails."""
+        return None if self.is_empty else self.manifest_path.read_bytes()
+
+    def restore(self, checkpoint: bytes | None) -> None:
+        """Return to a :meth:`checkpoint`: its manifest back, release files it lacks removed."""
+        if checkpoint is None:
+            self.manifest_path.unlink(missing_ok=True)
+            held: set[str] = set()
+        else:
+            _atomic_write(self.manifest_path, checkpoint)
+            held = {r["sha256"] for r in json.loads(checkpoint)["releases"]}
+        for path in (self.root / "releases").glob("*.parquet"):
+            if path.stem not in held:
+                path.unlink()
+
     def seed(self) -> bool:
         """Fill an empty store from the embedded snapshot; True if it did."""
         if not self.is_empty:

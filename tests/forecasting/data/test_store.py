@@ -118,3 +118,22 @@ def test_snapshot_provenance_names_the_official_files(ohss_file, sbo_file):
     digests = {r["name"]: r["sha256"] for r in releases}
     for path in (ohss_file, sbo_file):
         assert digests[path.name] == read_release(path).sha256
+
+
+def test_restore_returns_to_the_checkpoint_byte_for_byte(tmp_path):
+    store = ObservationStore(tmp_path)
+    ingest(store, [str(state_file(tmp_path))])
+    before = tree_digest(store.root)
+    point = store.checkpoint()
+    ingest(store, [str(aor_file(tmp_path))])
+    assert tree_digest(store.root) != before
+    store.restore(point)
+    assert tree_digest(store.root) == before
+
+
+def test_restore_to_an_empty_checkpoint_empties_the_store(tmp_path):
+    store = ObservationStore(tmp_path)
+    point = store.checkpoint()
+    ingest(store, [str(aor_file(tmp_path))])
+    store.restore(point)
+    assert store.is_empty and not list((store.root / "releases").glob("*"))
