@@ -10,7 +10,8 @@ where ``k`` counts months from the start month (0 in the start month) and the pr
 - ``step`` and ``pulse``: 1;
 - ``ramp`` (``ramp_months: n``): ``min(1, (k + 1) / n)``, i.e. 1/n, 2/n, … 1;
 - ``decay`` (``half_life_months: h``): ``0.5 ** (k / h)``, i.e. 1 in the start month, halving
-  every ``h`` months.
+  every ``h`` months, and 0 once it falls below ``DECAY_FLOOR`` (0.1 %): a 2001 shock would
+  otherwise linger at 1e-12 in 2016 and a model fitted from then would give it an absurd coefficient.
 
 So a step from the 22nd of a 31-day month is 10/31 that month and 1 after; a decay with a one-month
 half-life from a month start is 1, 0.5, 0.25, …. After its end every shape is 0, a decay included:
@@ -28,6 +29,8 @@ import pandas as pd
 from pydantic import BeforeValidator, Field
 
 from forecasting.interventions._base import StrictModel
+
+DECAY_FLOOR = 1e-3
 
 SHAPES = {
     "step": "1 while in force",
@@ -92,7 +95,8 @@ class Decay(_Shape):
     half_life_months: float = Field(gt=0, allow_inf_nan=False, description="months to halve")
 
     def profile(self, k: np.ndarray) -> np.ndarray:
-        return 0.5 ** (k / self.half_life_months)
+        values = 0.5 ** (k / self.half_life_months)
+        return np.where(values < DECAY_FLOOR, 0.0, values)
 
     @property
     def label(self) -> str:

@@ -5,6 +5,11 @@ regressors that do not earn their place are dropped (see :mod:`forecasting.model
 AIC values are comparable across candidates with different differencing only because every
 candidate's likelihood skips the same first months (the largest ``d + D * s`` among them), so each
 scores the same observations given the same start.
+
+Each candidate is estimated as an ARMA model of the differenced series and regressors, whose
+likelihood over those months is the one of the undifferenced model with a diffuse start, with
+about half the states to filter; forecasts, intervals and effects come from the undifferenced model
+at the estimated parameters.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from statsmodels.tsa.statespace import sarimax as sm_sarimax
-from statsmodels.tsa.statespace.mlemodel import MLEResults
 
+from forecasting.models import _profile
+from forecasting.models._profile import Profile, ProfileFit
 from forecasting.models._statespace import StateSpaceForecaster
 
 Order = tuple[int, int, int]
@@ -38,8 +44,8 @@ class SARIMAX(StateSpaceForecaster):
 
     Args:
         orders: candidate ``((p, d, q), (P, D, Q, s))`` pairs; the one with the lowest AIC wins.
-        min_t: a regressor whose coefficient has ``|t|`` below this is dropped and the model
-            refitted, weakest first; ``0`` keeps every non-constant regressor.
+        min_t: a regressor whose coefficient has ``|t|`` below this is dropped, weakest first,
+            and the model refitted; ``0`` keeps every non-constant regressor.
 
     Attributes set by :meth:`fit` (besides the base ones):
         order_, seasonal_order_: the chosen orders.
@@ -47,6 +53,8 @@ class SARIMAX(StateSpaceForecaster):
         results_: the statsmodels results of the final fit.
         exog_: the regressor columns the final fit uses.
     """
+
+    _scale_param = "sigma2"
 
     def __init__(
         self,
@@ -73,8 +81,8 @@ class SARIMAX(StateSpaceForecaster):
                 f"tuples, e.g. {DEFAULT_ORDERS[0]}; got {self.orders!r}"
             )
 
-    def _build(self, endog: pd.Series, exog: pd.DataFrame | None) -> sm_sarimax.SARIMAX:
-        return sm_sarimax.SARIMAX(
+    def _build(self, endog: pd.Series | np.ndarray, exog: pd.DataFrame | None) -> _profile.SARIMAX:
+        return _profile.SARIMAX(
             endog,
             exog=exog,
             order=self.order_,
@@ -85,20 +93,38 @@ class SARIMAX(StateSpaceForecaster):
     def _exog_param(self, column: str) -> str:
         return column
 
-    def _select(self, z: pd.Series, X: pd.DataFrame) -> MLEResults:
+    def _error_scale(self, values: np.ndarray) -> np.ndarray:
+        (_, d, _), (_, D, _, s) = self.order_, self.seasonal_order_
+        for _ in range(D):
+            values = values[s:] - values[:-s]
+        for _ in range(d):
+            values = values[1:] - values[:-1]
+        return values
+
+    def _error_model(self, endog: np.ndarray) -> sm_sarimax.SARIMAX:
+        (p, d, q), (P, D, Q, s) = self.order_, self.seasonal_order_
+        return sm_sarimax.SARIMAX(
+            endog,
+            order=(p, 0, q),
+            seasonal_order=(P, 0, Q, s if P or Q else 0),
+            loglikelihood_burn=self._burn_ - d - D * s,
+        )
+
+    def _select(self, z: pd.Series, X: pd.DataFrame) -> tuple[Profile, ProfileFit]:
         self._burn_ = max(order[1] + seasonal[1] * seasonal[3] for order, seasonal in self.orders)
         self.aic_: dict[tuple[Order, SeasonalOrder], float] = {}
-        fits: dict[tuple[Order, SeasonalOrder], MLEResults] = {}
+        fits: dict[tuple[Order, SeasonalOrder], tuple[Profile, ProfileFit]] = {}
         failures: list[Exception] = []
         for order, seasonal in self.orders:
             self.order_, self.seasonal_order_ = tuple(order), tuple(seasonal)
             key = (self.order_, self.seasonal_order_)
             try:
-                fits[key] = self._fit_engine(z, X)
+                fits[key] = self._profile_fit(z, X)
             except (np.linalg.LinAlgError, ValueError) as exc:
                 failures.append(exc)
                 continue
-            self.aic_[key] = float(fits[key].aic)
+            fit = fits[key][1]
+            self.aic_[key] = -2 * fit.llf + 2 * (len(fit.params) + len(X.columns))
         finite = {k: v for k, v in self.aic_.items() if np.isfinite(v)}
         if not finite:
             exc = failures[0] if failures else ValueError("every candidate order had a NaN AIC")

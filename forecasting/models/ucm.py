@@ -8,9 +8,10 @@ the rule of :mod:`forecasting.models._statespace`.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
-from statsmodels.tsa.statespace.structural import UnobservedComponents
 
+from forecasting.models._profile import UnobservedComponents
 from forecasting.models._statespace import StateSpaceForecaster
 
 TRENDS = ("local level", "local linear trend", "smooth trend", "random walk with drift")
@@ -25,8 +26,8 @@ class UCM(StateSpaceForecaster):
             includes an irregular term.
         stochastic_seasonal: let the seasonal profile evolve (a random walk per month).
         season_length: months per season.
-        min_t: a regressor whose coefficient has ``|t|`` below this is dropped and the model
-            refitted, weakest first; ``0`` keeps every non-constant regressor.
+        min_t: a regressor whose coefficient has ``|t|`` below this is dropped, weakest first,
+            and the model refitted; ``0`` keeps every non-constant regressor.
 
     Attributes set by :meth:`fit` (besides the base ones):
         results_: the statsmodels results of the final fit.
@@ -53,7 +54,9 @@ class UCM(StateSpaceForecaster):
         if isinstance(m, bool) or not isinstance(m, int) or m < 2:
             raise ValueError(f"season_length must be an integer >= 2; got {m!r}")
 
-    def _build(self, endog: pd.Series, exog: pd.DataFrame | None) -> UnobservedComponents:
+    def _build(
+        self, endog: pd.Series | np.ndarray, exog: pd.DataFrame | None
+    ) -> UnobservedComponents:
         return UnobservedComponents(
             endog,
             level=self.trend,

@@ -114,3 +114,10 @@ def test_unknown_shape_names_the_accepted_ones():
 def test_bad_shape_parameters_say_what_is_accepted(data, message):
     with pytest.raises(ValidationError, match=message):
         shape.validate_python(data)
+
+
+def test_a_decay_ends_once_it_falls_below_the_floor():
+    from forecasting.interventions.shapes import DECAY_FLOOR
+
+    values = Decay(half_life_months=1).profile(np.arange(12))
+    assert values[9] == 0.5**9 and 0.5**10 < DECAY_FLOOR and values[10] == 0.0
