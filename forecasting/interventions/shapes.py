@@ -11,7 +11,8 @@ where ``k`` counts months from the start month (0 in the start month) and the pr
 - ``ramp`` (``ramp_months: n``): ``min(1, (k + 1) / n)``, i.e. 1/n, 2/n, … 1;
 - ``decay`` (``half_life_months: h``): ``0.5 ** (k / h)``, i.e. 1 in the start month, halving
   every ``h`` months, and 0 once it falls below ``DECAY_FLOOR`` (0.1 %): a 2001 shock would
-  otherwise linger at 1e-12 in 2016 and a model fitted from then would give it an absurd coefficient.
+  otherwise linger at 1e-12 in 2016, and a model fitted from then would give it an absurd
+  coefficient.
 
 So a step from the 22nd of a 31-day month is 10/31 that month and 1 after; a decay with a one-month
 half-life from a month start is 1, 0.5, 0.25, …. After its end every shape is 0, a decay included:

@@ -27,5 +27,7 @@ def test_each_run_logs_one_line_and_a_failure_does_not_stop_the_schedule(caplog)
     with caplog.at_level(logging.INFO, logger="pipelines.schedule"):
         run_schedule(CronTrigger(second="*", timezone="UTC"), job, max_runs=2, run_now=True)
     runs = [r.getMessage() for r in caplog.records if "scheduled run" in r.getMessage()]
-    assert runs == ["scheduled run 1 failed: RuntimeError: tracking server unreachable",
-                    "scheduled run 2: up-to-date"]
+    assert runs == [
+        "scheduled run 1 failed: RuntimeError: tracking server unreachable",
+        "scheduled run 2: up-to-date",
+    ]

@@ -53,10 +53,12 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
     failed = [r for r in children if r.info.status == "FAILED"]
     assert {r.data.tags["model"] for r in failed} == {"sarimax_broken"}
     assert all("orders must be" in r.data.tags["error"] for r in failed)
-    ets = next(r for r in children if r.data.tags["model"] == "ets"
-               and r.data.tags["series"] == "southwest/usbp")
-    for metric in ("mase_h1", "mase_h12", "mase", "smape", "rel_mae", "coverage_80",
-                   "coverage_95"):
+    ets = next(
+        r
+        for r in children
+        if r.data.tags["model"] == "ets" and r.data.tags["series"] == "southwest/usbp"
+    )
+    for metric in ("mase_h1", "mase_h12", "mase", "smape", "rel_mae", "coverage_80", "coverage_95"):
         assert metric in ets.data.metrics
     files = {a.path for a in client.list_artifacts(ets.info.run_id)}
     assert {"fan_chart.png", "error_by_horizon.png", "backtest.csv", "by_horizon.csv"} <= files
@@ -64,8 +66,14 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
     version = client.get_model_version_by_alias("border-encounters", CHAMPION)
     assert version.version == logged.model_version
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
-    done = subprocess.run([sys.executable, "-c", LOAD_AND_FORECAST], env=env, check=True,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_FORECAST],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(rows) == 12
     assert rows[0]["ds"] == "2025-09-01"
@@ -79,5 +87,7 @@ def test_dask_local_cluster_gives_identical_forecasts(mlflow_home, tiny_experime
     dask = train(exp, store, executor="dask", workers=2).bundle()
     for key in local.keys:
         assert local.series_model(key).model_name == dask.series_model(key).model_name
-        np.testing.assert_array_equal(local.forecast(key, 24).drop(columns="ds").to_numpy(),
-                                      dask.forecast(key, 24).drop(columns="ds").to_numpy())
+        np.testing.assert_array_equal(
+            local.forecast(key, 24).drop(columns="ds").to_numpy(),
+            dask.forecast(key, 24).drop(columns="ds").to_numpy(),
+        )

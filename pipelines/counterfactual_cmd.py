@@ -1,0 +1,259 @@
+"""``encounters counterfactual`` and ``encounters decompose``: what-if questions on one series.
+
+Both need a fitted model of the series. Until a trained champion bundle exists they fit one on the
+fly (:func:`_fitted_model`, :func:`_fitted_structural_model`, a few seconds per series); those two
+functions are the only place to change when the bundle's model takes over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import click
+import pandas as pd
+
+import forecasting.counterfactual as cf
+import forecasting.decompose as dec
+from forecasting.data import ObservationStore
+from forecasting.data.store import close_keys
+from forecasting.errors import UnknownSeriesError
+from forecasting.frame import DS, UNIQUE_ID, series_history
+from forecasting.home import encounters_home
+from forecasting.interventions import Catalog, Scenario, design_matrix, load_catalog
+from forecasting.models import SARIMAX, UCM, Forecaster
+from forecasting.models.base import DEFAULT_LEVEL, EFFECT
+
+log = logging.getLogger("encounters")
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class FittedSeries:
+    """A fitted model with the series and design matrix it was fitted on, and their catalog."""
+
+    model: Forecaster
+    y: pd.Series
+    X: pd.DataFrame
+    catalog: Catalog
+
+
+def _fit(key: str, make: Callable[[], Forecaster]) -> FittedSeries:
+    panel = ObservationStore(encounters_home()).panel()
+    known = panel[UNIQUE_ID].unique().tolist()
+    if key not in known:
+        raise UnknownSeriesError(key, close_keys(key, known))
+    catalog = load_catalog(known_series=known)
+    y = series_history(panel, key)
+    X = design_matrix(catalog, key, y.index[0], y.index[-1])
+    model = make()
+    log.info(
+        "fitting %s on %s, %s..%s (%d months)",
+        type(model).__name__,
+        key,
+        f"{y.index[0]:%Y-%m}",
+        f"{y.index[-1]:%Y-%m}",
+        len(y),
+    )
+    return FittedSeries(model.fit(y, X), y, X, catalog)
+
+
+def _fitted_model(key: str) -> FittedSeries:
+    """The model counterfactuals use for ``key``: the default SARIMAX on the whole history."""
+    return _fit(key, SARIMAX)
+
+
+def _fitted_structural_model(key: str) -> FittedSeries:
+    """The model decompositions use for ``key``: the default UCM on the whole history."""
+    return _fit(key, UCM)
+
+
+def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not MONTH.match(value):
+        raise click.BadParameter(f"expected a month as YYYY-MM, e.g. 2024-01; got {value!r}")
+    return value
+
+
+def _levels(ctx: click.Context, param: click.Parameter, value: tuple[int, ...]) -> list[int]:
+    bad = [v for v in value if not 0 < v < 100]
+    if bad:
+        raise click.BadParameter(f"levels are percentages strictly between 0 and 100; got {bad}")
+    return sorted(set(value))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _interval(row: pd.Series, name: str, level: int) -> str:
+    return f"{_fmt(row[f'{name}_lo_{level}'])}..{_fmt(row[f'{name}_hi_{level}'])}"
+
+
+def _counterfactual_table(frame: pd.DataFrame, level: int) -> str:
+    header = (
+        "month",
+        "",
+        "reference",
+        "counterfactual",
+        f"{level}%",
+        "effect",
+        f"{level}%",
+        "cumulative",
+        f"{level}%",
+    )
+    rows = [header]
+    for _, row in frame.iterrows():
+        rows.append(
+            (
+                f"{row[DS]:%Y-%m}",
+                "obs" if row["observed"] else "fcst",
+                _fmt(row["reference"]),
+                _fmt(row["counterfactual"]),
+                _interval(row, "counterfactual", level),
+                _fmt(row[EFFECT]),
+                _interval(row, EFFECT, level),
+                _fmt(row[cf.CUMULATIVE_EFFECT]),
+                _interval(row, cf.CUMULATIVE_EFFECT, level),
+            )
+        )
+    return _align(rows)
+
+
+def _align(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    )
+
+
+def _echo_notes(notes: tuple[str, ...]) -> None:
+    for note in notes:
+        click.echo(f"note: {note}")
+
+
+LEVEL_OPTION = click.option(
+    "--level",
+    type=int,
+    multiple=True,
+    default=DEFAULT_LEVEL,
+    show_default=True,
+    callback=_levels,
+    help="Interval level in percent; repeat for several.",
+)
+
+
+@click.command("counterfactual")
+@click.argument("key")
+@click.option(
+    "--scenario",
+    "scenario_source",
+    required=True,
+    metavar="FILE_OR_JSON",
+    help="A scenario file (.json/.yaml) or its text, e.g. "
+    "'{remove: [{event: mx_enforcement_2023_12}]}'.",
+)
+@click.option("--start", callback=_month, metavar="YYYY-MM", help="First month of the span.")
+@click.option("--end", callback=_month, metavar="YYYY-MM", help="Last month of the span.")
+@click.option(
+    "--method",
+    type=click.Choice(cf.METHODS),
+    default=cf.REGRESSOR,
+    show_default=True,
+    help="regressor: effects fitted on the whole history; pre_period: fit before the change "
+    "and forecast it away.",
+)
+@LEVEL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def counterfactual(
+    key: str,
+    scenario_source: str,
+    start: str | None,
+    end: str | None,
+    method: str,
+    level: list[int],
+    as_json: bool,
+) -> None:
+    """What the series would have been, or will be, under a scenario.
+
+    The span may reach into the past, the future or both; by default it starts in the first
+    month the scenario changes and lasts a year. Per month: the reference (observed, or the
+    baseline forecast), the counterfactual, the effect (reference − counterfactual) and the
+    cumulative effect, each with intervals.
+
+    --json prints an object with series, scenario, method, level, start, end, rows, totals,
+    summary and notes; each row has ds, observed, and reference, counterfactual, effect,
+    cumulative_effect, each with <name>_lo_<L> and <name>_hi_<L> (e.g. effect_lo_95).
+    """
+    try:
+        scenario = Scenario.from_json_or_yaml(scenario_source)
+        fitted = _fitted_model(key)
+        result = cf.counterfactual(
+            fitted.model,
+            fitted.y,
+            fitted.X,
+            fitted.catalog,
+            key,
+            scenario,
+            start,
+            end,
+            method,
+            level,
+        )
+    except (ValueError, UnknownSeriesError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(_counterfactual_table(result.frame, max(result.level)))
+    click.echo()
+    click.echo(result.summary)
+    _echo_notes(result.notes)
+
+
+@click.command("decompose")
+@click.argument("key")
+@click.option(
+    "--month", required=True, callback=_month, metavar="YYYY-MM", help="The month to explain."
+)
+@click.option(
+    "--vs",
+    type=click.Choice(list(dec.VS)),
+    default="previous",
+    show_default=True,
+    help="Compare with the previous month or the same month a year before.",
+)
+@LEVEL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def decompose(key: str, month: str, vs: str, level: list[int], as_json: bool) -> None:
+    """Split a month's change into seasonal, trend, each intervention and the remainder.
+
+    --json prints an object with series, month, compared_to, vs, level, from, to, change,
+    components (each: component, name, change, change_lo_<L>, change_hi_<L>, log_change),
+    summary and notes.
+    """
+    try:
+        fitted = _fitted_structural_model(key)
+        result = dec.decompose(
+            fitted.model, fitted.y, fitted.X, fitted.catalog, key, month, vs, level
+        )
+    except (ValueError, UnknownSeriesError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    top = max(result.level)
+    rows = [(dec.COMPONENT, dec.CHANGE, f"{top}%")]
+    for _, row in result.frame.iterrows():
+        rows.append((row[dec.COMPONENT], _fmt(row[dec.CHANGE]), _interval(row, dec.CHANGE, top)))
+    click.echo(_align(rows))
+    click.echo()
+    click.echo(result.summary)
+    _echo_notes(result.notes)

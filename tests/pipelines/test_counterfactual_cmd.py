@@ -1,0 +1,172 @@
+"""``encounters counterfactual`` and ``encounters decompose``, invoked as click commands.
+
+The commands fit a model per call; these tests swap in the models fitted once per session on 2015
+onwards, except the test of the real fit.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from forecasting.interventions import ENV_CATALOG
+from pipelines import counterfactual_cmd
+from pipelines.counterfactual_cmd import FittedSeries, counterfactual, decompose
+from tests.forecasting import fitted_series
+
+REMOVE = "{remove: [{event: mx_enforcement_2023_12}]}"
+VENEZUELA = fitted_series.VENEZUELA
+USBP = fitted_series.USBP
+
+
+def _fitted(fit):
+    def fitted(key: str) -> FittedSeries:
+        f = fit(key)
+        return FittedSeries(f.model, f.y, f.X, f.catalog)
+
+    return fitted
+
+
+@pytest.fixture
+def run(home, monkeypatch):
+    monkeypatch.delenv(ENV_CATALOG, raising=False)
+    monkeypatch.setattr(counterfactual_cmd, "_fitted_model", _fitted(fitted_series.sarimax))
+    monkeypatch.setattr(counterfactual_cmd, "_fitted_structural_model", _fitted(fitted_series.ucm))
+    runner = CliRunner()
+
+    def invoke(command, *args: str):
+        return runner.invoke(command, list(args))
+
+    return invoke
+
+
+def test_counterfactual_json_rows_carry_every_quantity_and_level(run):
+    result = run(
+        counterfactual,
+        VENEZUELA,
+        "--scenario",
+        REMOVE,
+        "--start",
+        "2024-01",
+        "--end",
+        "2024-06",
+        "--level",
+        "90",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["series"] == VENEZUELA and data["method"] == "regressor"
+    assert data["level"] == [90]
+    assert len(data["rows"]) == 6
+    row = data["rows"][0]
+    expected = ["ds", "observed"]
+    for q in ("reference", "counterfactual", "effect", "cumulative_effect"):
+        expected += [q, f"{q}_lo_90", f"{q}_hi_90"]
+    assert list(row) == expected
+    assert row["ds"] == "2024-01-01" and row["observed"] is True
+    assert data["rows"][-1]["cumulative_effect"] < 0
+    assert data["summary"].startswith(f"{VENEZUELA}, January 2024 to June 2024")
+
+
+def test_counterfactual_reads_a_scenario_file_and_prints_a_table(run, tmp_path):
+    path = tmp_path / "what-if.yaml"
+    path.write_text("remove:\n  - event: mx_enforcement_2023_12\n    start: 2025-09\n")
+    result = run(counterfactual, USBP, "--scenario", str(path))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == [
+        "month",
+        "reference",
+        "counterfactual",
+        "95%",
+        "effect",
+        "95%",
+        "cumulative",
+        "95%",
+    ]
+    assert lines[1].split()[:2] == ["2025-09", "fcst"]
+    assert len([line for line in lines if line.startswith("20")]) == 12
+    assert any(line.startswith(f"{USBP}, September 2025 to August 2026") for line in lines)
+
+
+def test_counterfactual_pre_period_method(run):
+    result = run(
+        counterfactual,
+        VENEZUELA,
+        "--scenario",
+        REMOVE,
+        "--start",
+        "2024-01",
+        "--end",
+        "2024-03",
+        "--method",
+        "pre_period",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["method"] == "pre_period"
+    assert any(note.startswith("pre_period:") for note in data["notes"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "{remove: [{event: nope}]}"], "unknown event or group id 'nope'"),
+        (["--scenario", REMOVE, "--start", "2024-1"], "expected a month as YYYY-MM"),
+        (["--scenario", REMOVE, "--level", "100"], "strictly between 0 and 100"),
+        (["--scenario", REMOVE, "--method", "causal"], "'causal' is not one of"),
+        (["--scenario", REMOVE, "--start", "1990-01"], "outside the months"),
+    ],
+)
+def test_counterfactual_bad_input_exits_with_the_reason(run, args, message):
+    result = run(counterfactual, USBP, *args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_unknown_series_exits_1_with_close_keys(home, monkeypatch):
+    monkeypatch.delenv(ENV_CATALOG, raising=False)
+    result = CliRunner().invoke(
+        counterfactual, ["southwest/usbp/citizenship=venezuala", "--scenario", REMOVE]
+    )
+    assert result.exit_code == 1
+    assert "unknown series 'southwest/usbp/citizenship=venezuala'; did you mean" in result.output
+
+
+def test_decompose_prints_the_split_and_the_summary(run):
+    result = run(decompose, USBP, "--month", "2024-01")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["component", "change", "95%"]
+    assert [line.split()[0] for line in lines[1:3]] == ["seasonal", "trend"]
+    assert any(line.startswith("mx_enforcement_2023_12") for line in lines)
+    assert any(
+        line.startswith("Between December 2023 and January 2024 southwest/usbp encounters fell")
+        for line in lines
+    )
+
+
+def test_decompose_json_year_over_year(run):
+    result = run(decompose, USBP, "--month", "2024-01", "--vs", "year", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["month"], data["compared_to"], data["vs"]) == ("2024-01", "2023-01", "year")
+    assert data["components"][-1]["component"] == "total"
+
+
+def test_decompose_needs_a_month(run):
+    result = run(decompose, USBP)
+    assert result.exit_code == 2
+    assert "Missing option '--month'" in result.output
+
+
+def test_the_commands_fit_the_default_model_on_the_whole_history(home, monkeypatch):
+    monkeypatch.delenv(ENV_CATALOG, raising=False)
+    fitted = counterfactual_cmd._fitted_model(USBP)
+    assert type(fitted.model).__name__ == "SARIMAX"
+    assert fitted.y.index[0].year == 1999 and fitted.X.index.equals(fitted.y.index)
+    assert fitted.model.cutoff_ == fitted.y.index[-1]
