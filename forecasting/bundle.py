@@ -18,17 +18,28 @@ import mlflow.pyfunc
 import pandas as pd
 
 from forecasting.calibration import Calibrator
+from forecasting.counterfactual import COUNTERFACTUAL, CounterfactualEngine
 from forecasting.data.store import close_keys
 from forecasting.errors import UnknownSeriesError
 from forecasting.frame import DS, SERIES
-from forecasting.interventions import Catalog, design_matrix
-from forecasting.models.base import Forecaster, check_level, forecast_columns, future_index
+from forecasting.interventions import Catalog, Scenario, design_matrix
+from forecasting.models.base import (
+    MEAN,
+    Forecaster,
+    check_level,
+    forecast_columns,
+    future_index,
+    hi_col,
+    lo_col,
+)
 
 BUNDLE_FILE = "bundle.pkl"
 #: Bumped when the pickled layout changes, so an old artefact fails with a clear message.
 BUNDLE_FORMAT = 1
 H = "h"
 SCENARIO = "scenario"
+#: Families whose fitted coefficients give intervention effects with their uncertainty.
+EFFECT_FAMILIES = ("sarimax", "ucm")
 
 
 def future_regressors(catalog: Catalog, key: str, model: Forecaster, h: int) -> pd.DataFrame:
@@ -53,6 +64,9 @@ class SeriesModel:
         metrics: backtest metrics of the chosen model (``mase``, ``relmae``, ``coverage_80`` …).
         run_id: the MLflow child run that trained it, once logged.
         fallback: why the series fell back to a baseline, or ``None``.
+        effect_models: fitted regression models (SARIMAX, UCM) of the same training, best first:
+            what counterfactuals and decompositions use when the chosen model cannot attribute
+            change to interventions (a naive model, an ensemble).
     """
 
     key: str
@@ -64,6 +78,7 @@ class SeriesModel:
     metrics: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None
     fallback: str | None = None
+    effect_models: dict[str, Forecaster] = field(default_factory=dict)
 
 
 class Bundle:
@@ -92,11 +107,12 @@ class Bundle:
         self.max_h = int(max_h)
         self.meta = dict(meta or {})
         self._cache: dict[tuple[str, tuple[int, ...]], pd.DataFrame] = {}
+        self._engines: dict[str, CounterfactualEngine] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["_cache"], state["_lock"]
+        del state["_cache"], state["_lock"], state["_engines"]
         return {**state, "format": BUNDLE_FORMAT}
 
     def __setstate__(self, state: dict) -> None:
@@ -106,6 +122,7 @@ class Bundle:
             )
         self.__dict__.update(state)
         self._cache = {}
+        self._engines = {}
         self._lock = threading.Lock()
 
     @property
@@ -118,6 +135,55 @@ class Bundle:
             return self.models[key]
         except KeyError:
             raise UnknownSeriesError(key, close_keys(key, self.models)) from None
+
+    def effect_model(self, key: str, family: str | None = None) -> Forecaster:
+        """The model that attributes change to interventions for ``key`` (best first).
+
+        Raises:
+            NotImplementedError: the training fitted no such model for the series.
+        """
+        entry = self.series_model(key)
+        models = {entry.model_name: entry.model} if entry.model_name in EFFECT_FAMILIES else {}
+        models.update(entry.effect_models)
+        if family is not None:
+            models = {k: v for k, v in models.items() if k == family}
+        if not models:
+            raise NotImplementedError(
+                f"no {family or ' or '.join(EFFECT_FAMILIES)} model was trained for {key}; "
+                "add the family to the experiment's models to serve counterfactuals"
+            )
+        return next(iter(models.values()))
+
+    def engine(self, key: str, n_paths: int = 1000) -> CounterfactualEngine:
+        """The counterfactual engine of ``key`` (built once, then reused)."""
+        cached = self._engines.get(key)
+        if cached is None:
+            entry = self.series_model(key)
+            cached = CounterfactualEngine(
+                self.effect_model(key),
+                entry.y,
+                entry.X,
+                self.catalog,
+                key,
+                n_paths=n_paths,
+                horizon=self.max_h,
+            )
+            self._engines[key] = cached
+        return cached
+
+    def scenario_forecast(
+        self, key: str, h: int, scenario: Scenario, level: Sequence[int] | None = None
+    ) -> pd.DataFrame:
+        """The next ``h`` months under ``scenario``: the counterfactual path and its intervals."""
+        levels = self.check_request(h, level)
+        months = future_index(self.series_model(key).model.cutoff_, h)
+        result = self.engine(key).run(scenario, months[0], months[-1], level=levels)
+        frame = result.frame.reset_index()
+        out = pd.DataFrame({DS: frame[DS], MEAN: frame[COUNTERFACTUAL]})
+        for lv in levels:
+            out[lo_col(lv)] = frame[f"{COUNTERFACTUAL}_lo_{lv}"]
+            out[hi_col(lv)] = frame[f"{COUNTERFACTUAL}_hi_{lv}"]
+        return out
 
     def check_request(self, h: int, level: Sequence[int] | None) -> list[int]:
         """Validate a horizon and levels against what the bundle serves; return the levels."""
@@ -187,8 +253,9 @@ class Bundle:
 class BundleModel(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc over a :class:`Bundle`.
 
-    Input: one row per request with ``series`` (key) and ``h`` (months). Params: ``level`` (list of
-    percents, default every calibrated level). Output: ``series, ds, mean, lo_<l>, hi_<l>``.
+    Input: one row per request with ``series`` (key), ``h`` (months) and an optional ``scenario``
+    (JSON text: the forecast under that scenario). Params: ``level`` (list of percents, default
+    every calibrated level). Output: ``series, ds, mean, lo_<l>, hi_<l>``.
     """
 
     def load_context(self, context) -> None:
@@ -199,7 +266,13 @@ class BundleModel(mlflow.pyfunc.PythonModel):
         frames = []
         for row in model_input.itertuples(index=False):
             key, h = getattr(row, SERIES), int(getattr(row, H))
-            frame = self.bundle.forecast(key, h, level)
+            scenario = getattr(row, SCENARIO, None)
+            if isinstance(scenario, str) and scenario.strip():
+                frame = self.bundle.scenario_forecast(
+                    key, h, Scenario.from_json_or_yaml(scenario), level
+                )
+            else:
+                frame = self.bundle.forecast(key, h, level)
             frame.insert(0, SERIES, key)
             frames.append(frame)
         out = pd.concat(frames, ignore_index=True)

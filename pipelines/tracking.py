@@ -18,11 +18,13 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 import forecasting
-from forecasting.bundle import BUNDLE_FILE, BundleModel, H, future_regressors
+from forecasting.bundle import BUNDLE_FILE, SCENARIO, BundleModel, H, future_regressors
 from forecasting.frame import SERIES
+from forecasting.models.base import forecast_columns
 from forecasting.plots import error_by_horizon, fan_chart
 from pipelines.train import CandidateResult, SeriesResult, Training
 
@@ -256,14 +258,25 @@ def log_training(
     return LoggedTraining(parent.info.run_id, exp.registered_model, version, promote)
 
 
-def _log_bundle(bundle, model_name: str):
-    key = bundle.keys[0]
-    example = pd.DataFrame({SERIES: [key], H: [12]})
-    output = BundleModel()
-    output.bundle = bundle
-    signature = infer_signature(
-        example, output.predict(None, example), params={"level": list(bundle.level)}
+def _signature(bundle) -> ModelSignature:
+    """Input ``series``, ``h`` and an optional ``scenario``; param ``level``; the forecast frame."""
+    inputs = Schema(
+        [ColSpec("string", SERIES), ColSpec("long", H), ColSpec("string", SCENARIO, required=False)]
     )
+    outputs = Schema(
+        [
+            ColSpec("string", SERIES),
+            ColSpec("string", "ds"),
+            *[ColSpec("double", c) for c in forecast_columns(bundle.level)],
+        ]
+    )
+    params = ParamSchema([ParamSpec("level", "long", list(bundle.level), shape=(-1,))])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def _log_bundle(bundle, model_name: str):
+    example = pd.DataFrame({SERIES: [bundle.keys[0]], H: [12]})
+    signature = _signature(bundle)
     with tempfile.TemporaryDirectory() as tmp:
         path = bundle.save(Path(tmp) / BUNDLE_FILE)
         return mlflow.pyfunc.log_model(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.backtest import backtest, score
-from forecasting.bundle import Bundle, SeriesModel
+from forecasting.bundle import EFFECT_FAMILIES, Bundle, SeriesModel
 from forecasting.calibration import Calibrator, rolling_calibrate
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError
@@ -294,11 +294,23 @@ class Training:
                 r.X if r.X is not None else pd.DataFrame(index=r.y.index),
                 r.chosen.metrics,
                 fallback=r.fallback,
+                effect_models=_effect_models(r),
             )
             for r in self.results
         }
         meta = {"experiment": self.experiment.name, **self.vintage}
         return Bundle(models, self.catalog, self.experiment.level, self.experiment.max_h, meta)
+
+
+def _effect_models(result: SeriesResult) -> dict[str, Forecaster]:
+    """The fitted regression candidates of a series, most skilful first, for counterfactuals."""
+    ok = [
+        c
+        for c in result.candidates
+        if c.status == "ok" and c.spec.name in EFFECT_FAMILIES and c.model.regressors_
+    ]
+    ok.sort(key=lambda c: c.metrics.get("rel_mae", np.inf))
+    return {c.spec.name: c.model for c in ok if c is not result.chosen}
 
 
 def vintage(store: ObservationStore) -> dict[str, str]:

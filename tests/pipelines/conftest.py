@@ -24,6 +24,7 @@ models:
   - name: naive
   - name: ets
   - name: sarimax
+  - name: sarimax
     alias: sarimax_broken
     params: {orders: []}
 train_start: 2016-01
@@ -35,7 +36,7 @@ max_h: 24
 
 @pytest.fixture
 def tiny_experiment(tmp_path) -> Path:
-    """Two series, three working candidates and one that always fails to fit."""
+    """Two series, four working candidates and one that always fails to fit."""
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
     return path

@@ -22,8 +22,9 @@ LOAD_AND_FORECAST = """
 import json, sys
 import mlflow.pyfunc, pandas as pd
 model = mlflow.pyfunc.load_model("models:/border-encounters@champion")
-out = model.predict(pd.DataFrame({"series": ["southwest/usbp"], "h": [12]}),
-                    params={"level": [80, 95]})
+remove = '{"remove": [{"event": "mx_enforcement_2023_12", "start": "2025-09"}]}'
+out = model.predict(pd.DataFrame({"series": ["southwest/usbp"] * 2, "h": [12, 12],
+                                  "scenario": ["", remove]}), params={"level": [80, 95]})
 print(json.dumps(out.to_dict(orient="records")))
 """
 
@@ -48,8 +49,8 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
         [parent.info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{logged.parent_run_id}'",
     )
-    # Four candidates and their skill-weighted combination per series.
-    assert len(children) == 2 * 5
+    # Five candidates and their skill-weighted combination per series.
+    assert len(children) == 2 * 6
     failed = [r for r in children if r.info.status == "FAILED"]
     assert {r.data.tags["model"] for r in failed} == {"sarimax_broken"}
     assert all("orders must be" in r.data.tags["error"] for r in failed)
@@ -75,8 +76,8 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
         timeout=300,
     )
     rows = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(rows) == 12
-    assert rows[0]["ds"] == "2025-09-01"
+    assert len(rows) == 24
+    assert rows[0]["ds"] == "2025-09-01" and rows[12]["ds"] == "2025-09-01"
     assert all(r["lo_95"] <= r["lo_80"] <= r["mean"] <= r["hi_80"] <= r["hi_95"] for r in rows)
 
 

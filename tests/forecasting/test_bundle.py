@@ -1,0 +1,77 @@
+"""The served bundle: calibrated forecasts, request checks, scenario forecasts, the pyfunc edge."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from forecasting.bundle import Bundle, BundleModel, SeriesModel
+from forecasting.data import ObservationStore
+from forecasting.errors import UnknownSeriesError
+from forecasting.frame import series_history
+from forecasting.interventions import Scenario, design_matrix, load_catalog
+from forecasting.models import SARIMAX, Naive
+
+KEY = "southwest/usbp"
+REMOVE = {"remove": [{"event": "mx_enforcement_2023_12", "start": "2025-09"}]}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Bundle:
+    catalog = load_catalog()
+    y = series_history(ObservationStore(tmp_path_factory.mktemp("home")).panel(), KEY, "2016-01")
+    X = design_matrix(catalog, KEY, y.index[0], y.index[-1])
+    sarimax = SARIMAX().fit(y, X)
+    entry = SeriesModel(
+        KEY, "naive", Naive().fit(y), None, y, X, effect_models={"sarimax": sarimax}
+    )
+    return Bundle({KEY: entry}, catalog, [80, 95], 24)
+
+
+def test_forecast_is_a_slice_of_one_cached_forecast(bundle):
+    first = bundle.forecast(KEY, 6, [80])
+    assert list(first.columns) == ["ds", "mean", "lo_80", "hi_80"]
+    assert first["ds"].iloc[0] == pd.Timestamp("2025-09-01") and len(first) == 6
+    assert first.equals(bundle.forecast(KEY, 24)[["ds", "mean", "lo_80", "hi_80"]].iloc[:6])
+
+
+@pytest.mark.parametrize(
+    ("h", "level", "message"),
+    [
+        (0, None, r"h must be a whole number of months in 1\.\.24; got 0"),
+        (25, None, r"in 1\.\.24"),
+        (12, [90], r"level \[90\] is not calibrated; accepted levels are \[80, 95\]"),
+    ],
+)
+def test_requests_outside_what_is_served_are_refused(bundle, h, level, message):
+    with pytest.raises(ValueError, match=message):
+        bundle.forecast(KEY, h, level)
+
+
+def test_unknown_series_suggests_the_served_ones(bundle):
+    with pytest.raises(UnknownSeriesError, match="did you mean southwest/usbp"):
+        bundle.forecast("southwest/usbpp", 12)
+
+
+def test_scenario_forecast_uses_the_effect_model(bundle):
+    assert isinstance(bundle.effect_model(KEY), SARIMAX)
+    reference = bundle.scenario_forecast(KEY, 12, Scenario())
+    without = bundle.scenario_forecast(KEY, 12, Scenario.from_data(REMOVE))
+    assert (without["mean"] > reference["mean"]).all()
+    assert (without["lo_95"] <= without["mean"]).all() and (
+        without["mean"] <= without["hi_95"]
+    ).all()
+
+
+def test_pyfunc_serves_plain_and_scenario_rows(bundle):
+    model = BundleModel()
+    model.bundle = bundle
+    request = pd.DataFrame(
+        {"series": [KEY, KEY], "h": [3, 3], "scenario": ["{}", json.dumps(REMOVE)]}
+    )
+    out = model.predict(None, request, params={"level": [80]})
+    assert list(out.columns) == ["series", "ds", "mean", "lo_80", "hi_80"]
+    assert len(out) == 6 and out["ds"].iloc[0] == "2025-09-01"
+    assert (out["mean"].iloc[3:].to_numpy() > out["mean"].iloc[:3].to_numpy()).all()
