@@ -19,9 +19,21 @@ from pipelines.config import DEFAULT_EXPERIMENT, DEFAULT_MARGIN, Experiment
 from pipelines.counterfactual_cmd import counterfactual, decompose
 from pipelines.executors import EXECUTORS
 from pipelines.interventions_cmd import interventions
+from pipelines.serve_cmd import run_server, serve
 
 log = logging.getLogger("encounters")
 RETRAIN_SOURCES = "ENCOUNTERS_RETRAIN_SOURCES"
+
+
+def _experiment_option(help_text: str):
+    return click.option(
+        "--experiment",
+        "experiment_path",
+        type=click.Path(dir_okay=False),
+        default=str(DEFAULT_EXPERIMENT),
+        show_default=True,
+        help=help_text,
+    )
 
 
 def _store() -> ObservationStore:
@@ -59,6 +71,7 @@ def main(verbose: bool) -> None:
 main.add_command(interventions)
 main.add_command(counterfactual)
 main.add_command(decompose)
+main.add_command(serve)
 
 
 @main.command()
@@ -146,14 +159,7 @@ def snapshot(out: str) -> None:
 
 
 @main.command()
-@click.option(
-    "--experiment",
-    "experiment_path",
-    type=click.Path(dir_okay=False),
-    default=str(DEFAULT_EXPERIMENT),
-    show_default=True,
-    help="Experiment YAML.",
-)
+@_experiment_option("Experiment YAML.")
 @click.option(
     "--series",
     "series",
@@ -323,16 +329,16 @@ def ui(host: str, port: int) -> None:
 
 
 @main.command()
+@_experiment_option("Experiment to train when there is no champion yet.")
 @click.option(
-    "--experiment",
-    "experiment_path",
-    type=click.Path(dir_okay=False),
-    default=str(DEFAULT_EXPERIMENT),
+    "--serve/--no-serve",
+    default=True,
     show_default=True,
-    help="Experiment to train when there is no champion yet.",
+    help="End by serving the API in the foreground.",
 )
-def up(experiment_path: str) -> None:
-    """The main job on embedded defaults: seed the store if empty, train if there is no champion."""
+@click.option("--port", type=int, default=8000, show_default=True, help="The API's port.")
+def up(experiment_path: str, serve: bool, port: int) -> None:
+    """The main job on embedded defaults: seed, train if there is no champion, serve the API."""
     from pipelines.tracking import champion_version, configure
 
     store = _store()
@@ -347,4 +353,9 @@ def up(experiment_path: str) -> None:
         click.echo(f"trained {logged.model_name} version {logged.model_version} (champion)")
     else:
         click.echo(f"champion: {experiment.registered_model} version {champion.version}")
-    click.echo(f"MLflow UI: encounters ui  (store {client.tracking_uri})")
+    click.echo(
+        f"MLflow UI:  run `encounters ui` and open http://127.0.0.1:5000 "
+        f"(store {client.tracking_uri})"
+    )
+    if serve:
+        run_server("127.0.0.1", port, workers=2)

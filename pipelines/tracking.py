@@ -51,7 +51,9 @@ def experiment_id(client: MlflowClient, name: str, home: Path) -> str:
     if found is not None:
         return found.experiment_id
     # With the embedded store the artifacts live in the data home; a server picks its own root.
-    location = None if os.environ.get("MLFLOW_TRACKING_URI") else (home / "mlartifacts").as_uri()
+    # (Not judged by MLFLOW_TRACKING_URI: mlflow.set_tracking_uri sets that variable itself.)
+    embedded = client.tracking_uri == f"sqlite:///{home / 'mlflow.db'}"
+    location = (home / "mlartifacts").as_uri() if embedded else None
     return client.create_experiment(name, artifact_location=location)
 
 

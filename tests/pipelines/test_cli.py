@@ -99,10 +99,10 @@ def test_ingest_from_an_http_url(run, tmp_path):
 
 @pytest.mark.slow
 def test_up_seeds_trains_once_then_reuses_the_champion(run, mlflow_home, tiny_experiment):
-    first = run("up", "--experiment", str(tiny_experiment))
+    first = run("up", "--experiment", str(tiny_experiment), "--no-serve")
     assert first.exit_code == 0
     assert "trained border-encounters version 1 (champion)" in first.stdout
     assert (mlflow_home / "store" / "manifest.json").is_file()
     assert (mlflow_home / "mlflow.db").is_file()
-    second = run("up", "--experiment", str(tiny_experiment))
+    second = run("up", "--experiment", str(tiny_experiment), "--no-serve")
     assert "champion: border-encounters version 1" in second.stdout

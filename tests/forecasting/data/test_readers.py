@@ -5,19 +5,8 @@ import pytest
 
 from forecasting.data.readers import AOR_HEADER, SBO_HEADER, read_release
 from forecasting.errors import DataError
+from forecasting.interventions.scope import SECTORS
 from tests.forecasting.data.cbp_files import AOR_ROWS, aor_file, state_file, write_csv
-
-SW_SECTORS = [
-    "big-bend",
-    "del-rio",
-    "el-centro",
-    "el-paso",
-    "laredo",
-    "rio-grande-valley",
-    "san-diego",
-    "tucson",
-    "yuma",
-]
 
 
 def _series(release, key: str) -> pd.Series:
@@ -45,7 +34,7 @@ def test_ohss_southwest_total_matches_workbook(ohss):
 
 def test_ohss_sectors_sum_to_region_within_rounding(ohss):
     total = _series(ohss, "southwest/usbp")
-    sectors = sum(_series(ohss, f"southwest/usbp/sector={s}") for s in SW_SECTORS)
+    sectors = sum(_series(ohss, f"southwest/usbp/sector={s}") for s in SECTORS)
     # Ten figures, each rounded to the nearest 10: the sum can be off by up to 10 x 5.
     assert (sectors - total).abs().max() <= 50
     assert sectors.index.equals(total.index)

@@ -1,0 +1,59 @@
+"""Fan charts as PNG, drawn one at a time (matplotlib's font cache is shared between threads)."""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+
+import forecasting.counterfactual as cf
+from forecasting.frame import DS
+from forecasting.models.base import MEAN, hi_col, lo_col
+from forecasting.plots import fan_chart
+from service.served import Served
+
+_DRAW = threading.Lock()
+
+
+def _events(served: Served, key: str) -> list[tuple[pd.Timestamp, str]]:
+    return [
+        (pd.Timestamp(e.start).to_period("M").to_timestamp(), e.id)
+        for e in served.bundle.catalog.in_scope(key)
+    ]
+
+
+def forecast_png(served: Served, key: str, h: int, level: list[int]) -> bytes:
+    entry = served.entry(key)
+    frame = served.forecast_frame(key, h, level)
+    title = f"{key}: {entry.model_name} forecast (model version {served.version})"
+    with _DRAW:
+        return fan_chart(
+            entry.y,
+            [(f"{entry.model_name} forecast", frame)],
+            level,
+            _events(served, key),
+            title=title,
+        )
+
+
+def _quantity(frame: pd.DataFrame, name: str, level: list[int]) -> pd.DataFrame:
+    out = {DS: frame[DS], MEAN: frame[name]}
+    for lv in level:
+        out[lo_col(lv)] = frame[f"{name}_lo_{lv}"]
+        out[hi_col(lv)] = frame[f"{name}_hi_{lv}"]
+    return pd.DataFrame(out)
+
+
+def counterfactual_png(served: Served, result: cf.CounterfactualResult) -> bytes:
+    entry = served.entry(result.series)
+    level = list(result.level)
+    paths = [
+        ("reference", _quantity(result.frame, cf.REFERENCE, level)),
+        (
+            f"counterfactual: {cf.describe_scenario(result.scenario)}"[:90],
+            _quantity(result.frame, cf.COUNTERFACTUAL, level),
+        ),
+    ]
+    title = f"{result.series}: counterfactual ({result.method}, model version {served.version})"
+    with _DRAW:
+        return fan_chart(entry.y, paths, level, _events(served, result.series), title=title)

@@ -1,0 +1,158 @@
+"""``/v1/counterfactual``: the series under a scenario (what if an event had not happened, or
+happens next), from the served model of that series.
+
+A series' :class:`~forecasting.counterfactual.CounterfactualEngine` is built when its bundle
+loads (coefficient draws and baseline paths), so a request on a catalog scenario is array
+arithmetic (~5 ms); answers are kept per bundle, keyed by the request, and a repeated request is
+a dict read on the event loop. ``pre_period`` refits the model on the months before the change the
+first time a change month is asked for (seconds): such refits run one at a time
+(``ENCOUNTERS_MAX_CONCURRENT_FITS``), and the series' other counterfactuals wait for it, since an
+engine answers one request at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+import forecasting.counterfactual as cf
+from forecasting.errors import DataError, ScenarioError
+from forecasting.interventions import Scenario
+from service import charts
+from service.deps import RegistryDep, ServedDep
+from service.errors import RequestError
+from service.routes.forecast import JSON, PNG, LevelQuery, SeriesQuery, check_request
+from service.schemas import SERIES_ERRORS, CounterfactualRequest, CounterfactualResponse
+from service.served import Served, dumps
+
+router = APIRouter(tags=["counterfactuals"])
+
+
+def _loc(where: str, exc: Exception) -> tuple[str, str]:
+    text = str(exc)
+    for field in ("start", "end"):
+        if text.startswith(field):
+            return (where, field)
+    return (where, "scenario")
+
+
+def run(
+    served: Served,
+    fit_slots: threading.BoundedSemaphore,
+    series: str,
+    scenario: Scenario,
+    start: str | None,
+    end: str | None,
+    method: str,
+    level: list[int] | None,
+    where: str,
+) -> cf.CounterfactualResult:
+    """The counterfactual, from the per-bundle cache or the series' engine; errors as 404/422."""
+    levels = check_request(served, 1, level, where)
+    key = ("cf", series, scenario.model_dump_json(), start, end, method, tuple(levels))
+    found = served.results.get(key)
+    if found is not None:
+        return found
+    engine, capability = served.engine(series)
+    if engine is None:
+        supported = [k for k, c in served.capability.items() if c.counterfactual]
+        raise RequestError(
+            (where, "series"),
+            f"{capability.reason}; series with counterfactuals in model version "
+            f"{served.version}: {supported or 'none'}",
+        )
+    try:
+        if method == cf.PRE_PERIOD:
+            with fit_slots, served.engine_lock(series):
+                result = engine.run(scenario, start, end, method, levels)
+        else:
+            with served.engine_lock(series):
+                result = engine.run(scenario, start, end, method, levels)
+    except ScenarioError as exc:
+        raise RequestError((where, "scenario"), str(exc)) from exc
+    except (DataError, ValueError) as exc:
+        raise RequestError(_loc(where, exc), str(exc)) from exc
+    return served.results.put(key, result)
+
+
+def payload(served: Served, result: cf.CounterfactualResult) -> dict:
+    return {"series": result.series, "model_version": served.version, **result.to_dict()}
+
+
+def _body(
+    served: Served,
+    fit_slots: threading.BoundedSemaphore,
+    request: CounterfactualRequest,
+    key: tuple,
+) -> bytes:
+    result = run(
+        served,
+        fit_slots,
+        request.series,
+        request.scenario,
+        request.start,
+        request.end,
+        request.method,
+        request.level,
+        "body",
+    )
+    return served.responses.put(key, dumps(payload(served, result)))
+
+
+@router.post("/counterfactual", response_model=CounterfactualResponse, responses=SERIES_ERRORS)
+async def counterfactual(
+    served: ServedDep, registry: RegistryDep, request: CounterfactualRequest
+) -> Response:
+    """The series under a scenario over a span of months (past, future or both): per month the
+    reference, counterfactual, effect and cumulative effect with intervals, and a summary."""
+    # An answer already given is a dict read; anything else runs in the thread pool.
+    key = ("cf.json", request.model_dump_json())
+    body = served.responses.get(key)
+    if body is None:
+        body = await run_in_threadpool(_body, served, registry.fit_slots, request, key)
+    return Response(body, media_type=JSON)
+
+
+def parse_scenario(text: str, where: str = "query") -> Scenario:
+    """A scenario given as JSON text (a query parameter); never a file path."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RequestError((where, "scenario"), f"scenario must be JSON text: {exc}") from exc
+    try:
+        return Scenario.from_data(data)
+    except ScenarioError as exc:
+        raise RequestError((where, "scenario"), str(exc)) from exc
+
+
+@router.get("/counterfactual.png", response_class=Response, responses={**SERIES_ERRORS, **PNG})
+def counterfactual_chart(
+    served: ServedDep,
+    registry: RegistryDep,
+    series: SeriesQuery,
+    scenario: Annotated[
+        str,
+        Query(
+            max_length=10_000,
+            description="The scenario as JSON text, e.g. "
+            '{"remove": [{"event": "mx_enforcement_2023_12"}]}.',
+        ),
+    ],
+    start: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    end: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    method: Literal["regressor", "pre_period"] = "regressor",
+    level: LevelQuery = None,
+) -> Response:
+    """Fan chart of the reference and the counterfactual with history and event markers."""
+    parsed = parse_scenario(scenario)
+    result = run(served, registry.fit_slots, series, parsed, start, end, method, level, "query")
+    key = ("counterfactual.png", series, parsed.model_dump_json(), start, end, method, result.level)
+    png = served.charts.get(key)
+    if png is None:
+        png = served.charts.put(key, charts.counterfactual_png(served, result))
+    return Response(png, media_type="image/png")

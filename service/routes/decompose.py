@@ -1,0 +1,52 @@
+"""``/v1/decompose``: a month's change split into seasonal, trend, each event and the rest."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+import forecasting.decompose as dec
+from forecasting.errors import DataError
+from service.deps import ServedDep
+from service.errors import RequestError
+from service.routes.forecast import JSON, check_request
+from service.schemas import SERIES_ERRORS, DecomposeRequest, DecomposeResponse
+from service.served import dumps
+
+router = APIRouter(tags=["counterfactuals"])
+
+
+@router.post("/decompose", response_model=DecomposeResponse, responses=SERIES_ERRORS)
+def decompose(served: ServedDep, request: DecomposeRequest) -> Response:
+    """Why a month differs from the month before (or a year before), by component, with
+    intervals; needs a structural (UCM) model of the series in the bundle."""
+    levels = check_request(served, 1, request.level, "body")
+    key = ("decompose", request.series, request.month, request.vs, tuple(levels))
+    body = served.responses.get(key)
+    if body is not None:
+        return Response(body, media_type=JSON)
+    entry = served.entry(request.series)
+    model = served.structural_model(request.series)
+    if model is None:
+        supported = [k for k, c in served.capability.items() if c.decompose]
+        raise RequestError(
+            ("body", "series"),
+            f"decompositions need a structural (ucm) model; model version {served.version} has "
+            f"none for {request.series} (its model is {entry.model_name}); series with "
+            f"decompositions: {supported or 'none'}",
+        )
+    try:
+        result = dec.decompose(
+            model,
+            entry.y,
+            entry.X,
+            served.bundle.catalog,
+            request.series,
+            request.month,
+            request.vs,
+            levels,
+        )
+    except (DataError, ValueError) as exc:
+        raise RequestError(("body", "month"), str(exc)) from exc
+    body = dumps({"model_version": served.version, **result.to_dict()})
+    return Response(served.responses.put(key, body), media_type=JSON)

@@ -1,0 +1,324 @@
+"""Request and response models: what the OpenAPI schema documents and requests are checked against.
+
+Interval columns are named as in the forecasting layer: ``lo_<L>`` / ``hi_<L>`` for each level
+``L`` (percent), and ``<quantity>_lo_<L>`` in counterfactual rows; rows allow those extra keys.
+Counts are on the original scale, rounded to 0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from forecasting.interventions import Scenario
+
+SeriesKey = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Series key, e.g. `southwest/usbp` or `southwest/usbp/sector=yuma`.",
+        examples=["southwest/usbp"],
+    ),
+]
+Level = Annotated[int, Field(gt=0, lt=100, description="Interval level in percent.")]
+Threshold = Annotated[
+    float, Field(ge=0, allow_inf_nan=False, description="A monthly count to exceed.")
+]
+YearMonth = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="A month, `YYYY-MM`.", examples=["2024-01"]
+    ),
+]
+MAX_H = 36
+MAX_LEVELS = 8
+MAX_THRESHOLDS = 20
+MAX_BATCH = 100
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Rows(BaseModel):
+    # Rows carry one pair of interval columns per requested level.
+    model_config = ConfigDict(extra="allow")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class NotFound(_Out):
+    detail: str = Field(description="What was not found.")
+    series: str | None = Field(default=None, description="The series key that was asked for.")
+    close: list[str] = Field(default_factory=list, description="Known keys that look like it.")
+
+
+class Message(BaseModel):
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "Missing or unknown API key (when keys are set)."},
+    503: {"model": Message, "description": "No model loaded yet."},
+}
+SERIES_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: {"model": NotFound, "description": "Unknown series; `close` lists near matches."},
+}
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+class ServedModel(_Out):
+    name: str
+    version: str
+    alias: str
+    run_id: str | None = Field(description="The MLflow run that registered the version.")
+    source: Literal["tracking", "cache"] = Field(
+        description="`cache`: loaded from the local copy because the registry was unreachable."
+    )
+    loaded_at: dt.datetime
+    tracking_uri: str
+
+
+class DataVintage(_Out):
+    fingerprint: str | None = Field(description="Digest of the releases the model was trained on.")
+    newest_month: str | None = Field(description="Last month of the training data, `YYYY-MM`.")
+    experiment: str | None = None
+    code_version: str | None = None
+
+
+class Health(_Out):
+    status: Literal["ok", "degraded", "unavailable"]
+    degraded: bool
+    reason: str | None = Field(description="Why degraded (all reasons joined), or null.")
+    reasons: list[str]
+    model: ServedModel | None
+    data: DataVintage | None
+    started_at: dt.datetime
+    last_poll_at: dt.datetime | None
+    poll_seconds: float
+
+
+# -- series ------------------------------------------------------------------------------------
+
+
+class SeriesSummary(_Out):
+    series: str
+    model: str = Field(description="The model family chosen for the series.")
+    history_start: str
+    history_end: str
+    months: int
+    latest: float
+    next_month: dt.date
+    next_mean: float
+    counterfactual: bool = Field(description="Its model answers `POST /v1/counterfactual`.")
+    decompose: bool = Field(description="Its model answers `POST /v1/decompose`.")
+
+
+class SeriesList(_Out):
+    model_version: str
+    series: list[SeriesSummary]
+
+
+class HistoryRow(_Out):
+    ds: dt.date
+    y: float
+    source: str = Field(description="The release file the figure comes from.")
+    vintage: str = Field(description="That release's vintage (its last month), `YYYY-MM`.")
+    filled: bool = Field(description="A month the publisher omitted (near zero), filled with 0.")
+
+
+class SeriesHistory(_Out):
+    series: str
+    served: bool = Field(description="Whether the served model forecasts this series.")
+    model_version: str | None
+    rows: list[HistoryRow]
+
+
+# -- interventions -----------------------------------------------------------------------------
+
+
+class InterventionOut(_Out):
+    id: str
+    name: str
+    start: dt.date
+    end: dt.date | None
+    actor: str
+    kind: str
+    scope: Any = Field(description="`all`, or the citizenships / sectors it acts on.")
+    shape: dict[str, Any] = Field(description="`{type: step|pulse|ramp|decay, ...}`.")
+    group: str | None
+    regressor: str = Field(description="The design-matrix column it acts through.")
+    expected_sign: int
+    source: str
+    note: str
+
+
+class InterventionList(_Out):
+    series: str | None
+    model_version: str
+    count: int
+    events: list[InterventionOut]
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+class SeriesModelOut(_Out):
+    series: str
+    model: str
+    metrics: dict[str, float | None] = Field(description="Backtest metrics of the chosen model.")
+    run_id: str | None = Field(description="The MLflow child run that trained it.")
+    fallback: str | None = Field(description="Why it fell back to the baseline, if it did.")
+    effect_models: list[str] = Field(
+        description="Regression families (sarimax, ucm) held for counterfactuals, best first."
+    )
+    counterfactual: bool
+    decompose: bool
+
+
+class ModelsOut(_Out):
+    name: str
+    version: str
+    alias: str
+    run_id: str | None
+    experiment: str | None
+    parent_run_id: str | None
+    level: list[int] = Field(description="Calibrated interval levels: the only accepted ones.")
+    max_h: int
+    series: list[SeriesModelOut]
+
+
+# -- forecasts ---------------------------------------------------------------------------------
+
+
+class Exceedance(_Out):
+    threshold: float
+    probability: float = Field(ge=0, le=1)
+
+
+class ForecastRow(_Rows):
+    ds: dt.date = Field(description="Month start.")
+    mean: float
+    exceedance: list[Exceedance] | None = Field(
+        default=None, description="P(month > threshold), per requested threshold."
+    )
+
+
+class ForecastResponse(_Out):
+    series: str
+    model_version: str
+    model: str
+    level: list[int]
+    rows: list[ForecastRow] = Field(description="`ds`, `mean`, `lo_<L>`, `hi_<L>` per level.")
+    exceedance_method: Literal["sample_paths", "lognormal"] | None = Field(
+        default=None,
+        description="`sample_paths`: the model's simulated paths mapped onto the calibrated "
+        "intervals; `lognormal`: a normal log1p(y) fitted to the calibrated bounds (models that "
+        "cannot simulate).",
+    )
+
+
+class ForecastRequest(_In):
+    series: list[SeriesKey] = Field(min_length=1, max_length=MAX_BATCH)
+    h: int = Field(default=12, ge=1, le=MAX_H, description="Months ahead.")
+    level: list[Level] | None = Field(
+        default=None, max_length=MAX_LEVELS, description="Default: every calibrated level."
+    )
+    threshold: list[Threshold] | None = Field(default=None, max_length=MAX_THRESHOLDS)
+
+
+class ForecastBatch(_Out):
+    model_version: str
+    forecasts: list[ForecastResponse]
+
+
+# -- counterfactuals and decompositions --------------------------------------------------------
+
+
+class CounterfactualRequest(_In):
+    series: SeriesKey
+    scenario: Scenario = Field(
+        description="Changes to interventions: `remove`, `add`, `scale` lists (see "
+        "forecasting/interventions/README.md).",
+        examples=[{"remove": [{"event": "mx_enforcement_2023_12"}]}],
+    )
+    start: YearMonth | None = Field(
+        default=None, description="First month; default: the first month the scenario changes."
+    )
+    end: YearMonth | None = Field(default=None, description="Last month; default: a year on.")
+    method: Literal["regressor", "pre_period"] = "regressor"
+    level: list[Level] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LEVELS,
+        description="Interval levels; default: the bundle's calibrated levels.",
+    )
+
+
+class CounterfactualRow(_Rows):
+    ds: dt.date
+    observed: bool
+    reference: float
+    counterfactual: float
+    effect: float
+    cumulative_effect: float
+
+
+class CounterfactualResponse(_Out):
+    series: str
+    model_version: str
+    scenario: dict[str, Any]
+    method: str
+    level: list[int]
+    start: str
+    end: str
+    rows: list[CounterfactualRow] = Field(
+        description="Per month: each quantity with `<q>_lo_<L>` / `<q>_hi_<L>`."
+    )
+    totals: dict[str, float | None]
+    summary: str
+    notes: list[str]
+
+
+class DecomposeRequest(_In):
+    series: SeriesKey
+    month: YearMonth
+    vs: Literal["previous", "year"] = Field(
+        default="previous", description="Compare with the month before or a year before."
+    )
+    level: list[Level] | None = Field(default=None, min_length=1, max_length=MAX_LEVELS)
+
+
+class Component(_Rows):
+    component: str
+    name: str
+    change: float
+    log_change: float
+
+
+class DecomposeResponse(_Out):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    series: str
+    model_version: str
+    month: str
+    compared_to: str
+    vs: str
+    level: list[int]
+    from_: float = Field(alias="from")
+    to: float
+    change: float
+    components: list[Component]
+    summary: str
+    notes: list[str]

@@ -1,0 +1,182 @@
+"""The model lifecycle over real HTTP: swap under load, a version that will not load, a start
+without the tracking server (cached bundle), and a start with nothing to serve."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections import defaultdict
+
+import httpx
+import pytest
+
+from tests.service.conftest import (
+    CATALOG_SCENARIO,
+    NAIVE_KEY,
+    NAME,
+    SECTOR_KEY,
+    UCM_KEY,
+    Server,
+    copy_home,
+    free_port,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def swapping(champion, server, tmp_path_factory):
+    """Two workers polling every 0.3 s on their own copy of the registry."""
+    del server  # started first: it fills the serving cache the other tests copy
+    root = tmp_path_factory.mktemp("swapping")
+    own = copy_home(champion, root / "home")
+    srv = Server(own.home, root / "logs", workers=2, ENCOUNTERS_POLL_SECONDS="0.3")
+    yield own, srv
+    srv.stop()
+
+
+def _load(url: str, stop: threading.Event, seen: list, errors: list) -> None:
+    requests = [
+        ("GET", "/v1/forecast", {"params": {"series": NAIVE_KEY, "h": 12}}),
+        ("GET", "/v1/forecast", {"params": {"series": UCM_KEY, "h": 6, "threshold": 5000}}),
+        ("POST", "/v1/counterfactual", {"json": {"series": UCM_KEY, "scenario": CATALOG_SCENARIO}}),
+        ("POST", "/v1/forecast", {"json": {"series": [SECTOR_KEY, NAIVE_KEY]}}),
+    ]
+    with httpx.Client(base_url=url, timeout=30) as client:
+        i = 0
+        while not stop.is_set():
+            method, path, kwargs = requests[i % len(requests)]
+            i += 1
+            try:
+                response = client.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                errors.append(f"{method} {path}: {exc!r}")
+                continue
+            if response.status_code != 200:
+                errors.append(f"{method} {path}: {response.status_code} {response.text[:200]}")
+                continue
+            seen.append(response.json()["model_version"])
+
+
+def test_swap_under_load_fails_no_request(swapping):
+    own, srv = swapping
+    stop = threading.Event()
+    seen: dict[int, list[str]] = defaultdict(list)
+    errors: list[str] = []
+    threads = [
+        threading.Thread(target=_load, args=(srv.url, stop, seen[i], errors)) for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.5)
+        own.client().set_registered_model_alias(NAME, "champion", "2")
+        deadline = time.monotonic() + 60
+        # Done when every client's last ten answers come from version 2 (both workers swapped).
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if all(len(s) > 10 and set(s[-10:]) == {"2"} for s in seen.values()):
+                break
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not errors, errors[:5]
+    answers = [v for s in seen.values() for v in s]
+    assert len(answers) > 100
+    assert set(answers) == {"1", "2"}
+    for versions in seen.values():
+        # One connection may move between workers, but never back once both have swapped.
+        assert versions[-10:] == ["2"] * 10
+    health = httpx.get(f"{srv.url}/health").json()
+    assert health["model"]["version"] == "2" and health["status"] == "ok"
+    metrics = httpx.get(f"{srv.url}/metrics").text
+    assert 'encounters_model_version{alias="champion",model="border-encounters"} 2.0' in metrics
+    swaps = [
+        line for line in metrics.splitlines() if line.startswith("encounters_model_swaps_total")
+    ]
+    assert swaps and float(swaps[0].split()[-1]) >= 1
+
+
+def test_a_version_that_will_not_load_keeps_the_one_served(swapping, tmp_path):
+    own, srv = swapping
+    client = own.client()
+    current = httpx.get(f"{srv.url}/health").json()["model"]["version"]
+    bad = client.create_model_version(NAME, str(tmp_path))  # no MLmodel there
+    client.set_registered_model_alias(NAME, "champion", bad.version)
+    try:
+        health = _wait_for(srv.url, lambda h: h["degraded"])
+        assert health["model"]["version"] == current
+        assert f"version {bad.version} failed to load" in health["reason"]
+        response = httpx.get(f"{srv.url}/v1/forecast", params={"series": NAIVE_KEY})
+        assert response.status_code == 200 and response.json()["model_version"] == current
+    finally:
+        client.set_registered_model_alias(NAME, "champion", current)
+    health = _wait_for(srv.url, lambda h: not h["degraded"])
+    assert health["status"] == "ok"
+
+
+def _wait_for(url: str, condition, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        health = httpx.get(f"{url}/health").json()
+        if condition(health) or time.monotonic() > deadline:
+            return health
+        time.sleep(0.2)
+
+
+def test_unreachable_tracking_server_at_start_serves_the_cached_bundle(champion, server, tmp_path):
+    del server  # its start left the bundle in the serving cache
+    home = tmp_path / "home"
+    shutil.copytree(champion.home / "serving", home / "serving")
+    closed = f"http://127.0.0.1:{free_port()}"
+    srv = Server(
+        home,
+        tmp_path / "logs",
+        MLFLOW_TRACKING_URI=closed,
+        ENCOUNTERS_TRACKING_RETRIES="0",
+        ENCOUNTERS_TRACKING_TIMEOUT_SECONDS="2",
+        ENCOUNTERS_POLL_SECONDS="0.5",
+    )
+    try:
+        health = httpx.get(f"{srv.url}/health").json()
+        assert health["status"] == "degraded" and health["degraded"]
+        assert health["model"]["source"] == "cache" and health["model"]["version"] == "1"
+        assert "locally cached bundle" in health["reason"]
+        assert "cannot resolve models:/border-encounters@champion" in health["reason"]
+        assert health["data"]["newest_month"] == "2025-08"
+        forecast = httpx.get(f"{srv.url}/v1/forecast", params={"series": NAIVE_KEY})
+        assert forecast.status_code == 200 and forecast.json()["model_version"] == "1"
+        cf = httpx.post(
+            f"{srv.url}/v1/counterfactual",
+            json={"series": UCM_KEY, "scenario": CATALOG_SCENARIO},
+            timeout=30,
+        )
+        assert cf.status_code == 200
+        polled = _wait_for(srv.url, lambda h: h["last_poll_at"] is not None)
+        assert "the last poll of the registry failed" in polled["reason"]
+    finally:
+        srv.stop()
+
+
+def test_nothing_to_serve_is_503_with_the_reason(tmp_path):
+    srv = Server(
+        tmp_path / "empty",
+        tmp_path / "logs",
+        MLFLOW_TRACKING_URI=f"http://127.0.0.1:{free_port()}",
+        ENCOUNTERS_TRACKING_RETRIES="0",
+        ENCOUNTERS_POLL_SECONDS="0",
+    )
+    try:
+        health = httpx.get(f"{srv.url}/health")
+        assert health.status_code == 503
+        body = health.json()
+        assert body["status"] == "unavailable" and body["model"] is None
+        assert "no model loaded" in body["reason"]
+        response = httpx.get(f"{srv.url}/v1/forecast", params={"series": NAIVE_KEY})
+        assert response.status_code == 503 and response.headers["retry-after"]
+        assert "encounters train" in response.json()["detail"]
+    finally:
+        srv.stop()
