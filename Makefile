@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: up test lint
+.PHONY: up test lint accuracy
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,3 +20,8 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Benchmarks (minutes to hours on 2 cores; not part of the tests).
+accuracy: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) -m experiments.accuracy.run

@@ -1,0 +1,70 @@
+"""The project's side of the benchmark: candidate backtests and the nested per-series choice."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+
+from forecasting.backtest import CUTOFF, backtest
+from forecasting.calibration import Calibrator
+from forecasting.errors import EncountersWarning
+from forecasting.frame import DS, Y
+from forecasting.interventions import load_catalog
+from forecasting.models import make_model
+from forecasting.models.base import forecast_columns
+from forecasting.selection import choose_at, observed_by, policy_frame
+from pipelines.train import build_tasks
+
+NO_EVENTS = "_no_events"
+BENCH = "seasonal_naive"
+
+
+def candidate_specs(project: dict) -> list[tuple[str, str, dict, bool]]:
+    """(label, family, params, with regressors) for every candidate of the config."""
+    specs = [(c["name"], c["name"], c.get("params", {}), True) for c in project["candidates"]]
+    specs += [(name + NO_EVENTS, name, {}, False) for name in project["without_regressors"]]
+    return specs
+
+
+def series_backtests(args: tuple) -> dict[str, pd.DataFrame | str]:
+    """Every candidate's backtest of one series (an error text for a candidate that failed)."""
+    task, specs, origins, h, level = args
+    # Convergence notes from hundreds of refits say nothing the scores do not.
+    warnings.simplefilter("ignore", EncountersWarning)
+    out: dict[str, pd.DataFrame | str] = {}
+    for label, family, params, with_x in specs:
+        try:
+            out[label] = backtest(
+                lambda f=family, p=params: make_model(f, **p),
+                task.y,
+                task.X if with_x else None,
+                origins,
+                h,
+                level,
+                task.event_starts,
+            )
+        except Exception as exc:  # noqa: BLE001 - a failed candidate is left out, and said so
+            out[label] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def tasks_for(experiment, store, series: list[str]):
+    return build_tasks(experiment, store, load_catalog(), series)
+
+
+def nested_policy(frames: dict[str, pd.DataFrame], eval_cutoffs, level, top_k: int):
+    """The project's forecast at each evaluated origin, chosen and calibrated on the past only."""
+    rows, choices = [], {}
+    for cutoff in eval_cutoffs:
+        label, weights = choose_at(frames, BENCH, cutoff, top_k)
+        history = observed_by(policy_frame(frames, weights), cutoff)
+        now = policy_frame(frames, weights, [cutoff])
+        try:
+            now = Calibrator(level).fit(history).transform(now)
+        except ValueError:
+            pass  # too few observed errors yet to calibrate: the model's own intervals stand
+        rows.append(now)
+        choices[cutoff] = label
+    out = pd.concat(rows, ignore_index=True)
+    return out[[CUTOFF, DS, Y, *forecast_columns(level)]], choices

@@ -1,0 +1,290 @@
+"""Accuracy benchmark: the project's per-series choice vs peer libraries on one protocol.
+
+    python -m experiments.accuracy.run [--config experiments/accuracy/config.yaml]
+
+Writes ``forecasts.csv.gz``, ``results.json`` and ``results.md`` beside this file. Each engine's
+forecasts (per cutoff for the peers, per series for the project) are cached under ``.cache/`` so a
+rerun computes only what is missing; delete the folder to start afresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from experiments.accuracy import peers, project
+from forecasting.backtest import CUTOFF
+from forecasting.data import ObservationStore
+from forecasting.data.keys import slug
+from forecasting.frame import DS, UNIQUE_ID, Y
+from forecasting.home import encounters_home
+from forecasting.metrics import geometric_mean, seasonal_scale
+from pipelines.config import Experiment
+from pipelines.executors import run_tasks
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache"
+log = logging.getLogger("accuracy")
+BENCHMARK = "SeasonalNaive"
+PROJECT = "project"
+
+
+def load_config(path: Path) -> dict:
+    config = yaml.safe_load(path.read_text())
+    config["cutoffs"] = list(
+        pd.date_range(
+            config["first_cutoff"], config["last_cutoff"], freq=f"{config['step_months']}MS"
+        )
+    )
+    return config
+
+
+def load_panel(series: list[str]) -> pd.DataFrame:
+    panel = ObservationStore(encounters_home()).panel()
+    panel = panel[panel[UNIQUE_ID].isin(series)][[UNIQUE_ID, DS, Y]]
+    missing = sorted(set(series) - set(panel[UNIQUE_ID]))
+    if missing:
+        raise SystemExit(f"series not in the store: {missing}")
+    return panel.sort_values([UNIQUE_ID, DS]).reset_index(drop=True)
+
+
+def _cached(path: Path, compute):
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    value = compute()
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(pickle.dumps(value))
+    return value
+
+
+def run_peers(config: dict, panel: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
+    h, level = config["h"], config["level"]
+    frames, seconds = [], {}
+    engines = {"statsforecast": peers.statsforecast_peers, "prophet": peers.prophet_peer}
+    for cutoff in config["cutoffs"]:
+        train = panel[panel[DS] <= cutoff]
+        for name, engine in engines.items():
+
+            def compute(e=engine, t=train):
+                start = time.perf_counter()
+                return e(t, h, level), time.perf_counter() - start
+
+            frame, secs = _cached(CACHE / f"{name}-{cutoff:%Y-%m}.pkl", compute)
+            seconds[name] = seconds.get(name, 0.0) + secs
+            frames.append(frame.assign(**{CUTOFF: cutoff}))
+    return pd.concat(frames, ignore_index=True), seconds
+
+
+def run_project(config: dict, panel_series: list[str], workers: int):
+    """Candidate backtests per series (cached), then the nested choice at each evaluated origin."""
+    spec = config["project"]
+    h, level = config["h"], config["level"]
+    experiment = Experiment(
+        name="accuracy",
+        mlflow_experiment="accuracy",
+        series=panel_series,
+        models=[{"name": "naive"}],
+        backtest={"first_cutoff": spec["warmup_first_cutoff"]},
+    )
+    store = ObservationStore(encounters_home())
+    tasks = project.tasks_for(experiment, store, panel_series)
+    origins = list(
+        pd.date_range(
+            spec["warmup_first_cutoff"], config["last_cutoff"], freq=f"{config['step_months']}MS"
+        )
+    )
+    specs = project.candidate_specs(spec)
+    CACHE.mkdir(exist_ok=True)
+    todo = [t for t in tasks if not (CACHE / f"project-{slug(t.key)}.pkl").exists()]
+    start = time.perf_counter()
+    fresh = run_tasks(
+        project.series_backtests,
+        [(t, specs, [o for o in origins if o in t.y.index], h, level) for t in todo],
+        "local",
+        workers,
+        label=lambda a: a[0].key,
+    )
+    for task, result in zip(todo, fresh, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        (CACHE / f"project-{slug(task.key)}.pkl").write_bytes(pickle.dumps(result))
+    if todo:
+        log.info("project backtests of %d series in %.0fs", len(todo), time.perf_counter() - start)
+    rows, choices, failures = [], {}, {}
+    for task in tasks:
+        results = pickle.loads((CACHE / f"project-{slug(task.key)}.pkl").read_bytes())
+        frames = {k: v for k, v in results.items() if isinstance(v, pd.DataFrame)}
+        failures.update({f"{task.key} {k}": v for k, v in results.items() if isinstance(v, str)})
+        eval_cutoffs = [c for c in config["cutoffs"] if c in task.y.index]
+        chosen, picks = project.nested_policy(frames, eval_cutoffs, level, spec["top_k"])
+        rows.append(chosen.assign(**{UNIQUE_ID: task.key, "model": PROJECT}))
+        choices[task.key] = {f"{c:%Y-%m}": v for c, v in picks.items()}
+        for label, frame in frames.items():
+            rows.append(
+                frame[frame[CUTOFF].isin(eval_cutoffs)].assign(
+                    **{UNIQUE_ID: task.key, "model": f"{PROJECT}:{label}"}
+                )
+            )
+    return pd.concat(rows, ignore_index=True), choices, failures
+
+
+def score(forecasts: pd.DataFrame, panel: pd.DataFrame, level: list[int]) -> pd.DataFrame:
+    """Per (model, series, cutoff): MAE, relMAE vs seasonal naive, MASE, sMAPE, RMSSE, intervals."""
+    data = forecasts.dropna(subset=[Y]).copy()
+    bench = data[data["model"] == BENCHMARK].set_index([UNIQUE_ID, CUTOFF, DS])["mean"]
+    data["bench"] = bench.reindex(pd.MultiIndex.from_frame(data[[UNIQUE_ID, CUTOFF, DS]])).values
+    scales = {}
+    for (key, cutoff), _ in data.groupby([UNIQUE_ID, CUTOFF]):
+        history = panel[(panel[UNIQUE_ID] == key) & (panel[DS] <= cutoff)][Y].to_numpy(float)
+        scales[(key, cutoff)] = (seasonal_scale(history), seasonal_scale(history, power=2))
+    err = (data[Y] - data["mean"]).abs()
+    data["ae"], data["se"] = err, err**2
+    data["bae"] = (data[Y] - data["bench"]).abs()
+    denom = data[Y].abs() + data["mean"].abs()
+    data["smape"] = (200 * err / denom).where(denom > 0, 0.0)
+    for lv in level:
+        lo, hi = data[f"lo_{lv}"], data[f"hi_{lv}"]
+        data[f"cov_{lv}"] = ((lo <= data[Y]) & (data[Y] <= hi)).astype(float)
+        data[f"width_{lv}"] = hi - lo
+        outside = (lo - data[Y]).clip(lower=0) + (data[Y] - hi).clip(lower=0)
+        data[f"winkler_{lv}"] = hi - lo + 2 / (1 - lv / 100) * outside
+    agg = (
+        data.groupby(["model", UNIQUE_ID, CUTOFF])
+        .agg(
+            mae=("ae", "mean"),
+            mse=("se", "mean"),
+            bench_mae=("bae", "mean"),
+            smape=("smape", "mean"),
+            y_mean=(Y, lambda s: s.abs().mean()),
+            **{
+                f"{m}_{lv}": (f"{m}_{lv}", "mean")
+                for lv in level
+                for m in ("cov", "width", "winkler")
+            },
+        )
+        .reset_index()
+    )
+    scale = pd.DataFrame(
+        [(k, c, s1, s2) for (k, c), (s1, s2) in scales.items()],
+        columns=[UNIQUE_ID, CUTOFF, "scale1", "scale2"],
+    )
+    agg = agg.merge(scale, on=[UNIQUE_ID, CUTOFF])
+    agg["rel_mae"] = agg["mae"] / agg["bench_mae"]
+    agg["mase"] = agg["mae"] / agg["scale1"]
+    agg["rmsse"] = np.sqrt(agg["mse"] / agg["scale2"])
+    return agg
+
+
+def summarise(pairs: pd.DataFrame, level: list[int]) -> pd.DataFrame:
+    def one(g: pd.DataFrame) -> pd.Series:
+        rel = g["rel_mae"][np.isfinite(g["rel_mae"]) & (g["rel_mae"] > 0)]
+        out = {
+            "pairs": len(g),
+            "rel_mae": geometric_mean(rel.to_numpy()),
+            "median_mase": g["mase"].median(),
+            "mean_mase": g["mase"].mean(),
+            "median_rmsse": g["rmsse"].median(),
+            "smape": g["smape"].mean(),
+        }
+        for lv in level:
+            out[f"coverage_{lv}"] = g[f"cov_{lv}"].mean()
+            out[f"rel_width_{lv}"] = g[f"width_{lv}"].mean() / g["y_mean"].mean()
+            out[f"winkler_{lv}"] = (g[f"winkler_{lv}"] / g["scale1"]).median()
+        return pd.Series(out)
+
+    return pairs.groupby("model").apply(one, include_groups=False).sort_values("rel_mae")
+
+
+def common_pairs(pairs: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """Only (series, cutoff) pairs every listed model forecast: same pairs for everyone."""
+    sub = pairs[pairs["model"].isin(models)]
+    counts = sub.groupby([UNIQUE_ID, CUTOFF])["model"].nunique()
+    keep = counts[counts == len(models)].index
+    return sub.set_index([UNIQUE_ID, CUTOFF]).loc[keep].reset_index()
+
+
+def markdown(table: pd.DataFrame, level: list[int]) -> str:
+    cols = ["pairs", "rel_mae", "median_mase", "smape"] + [
+        c for lv in level for c in (f"coverage_{lv}", f"rel_width_{lv}", f"winkler_{lv}")
+    ]
+    head = "| model | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 1) + "\n"
+    body = "".join(
+        f"| {m} | "
+        + " | ".join(f"{r[c]:.0f}" if c == "pairs" else f"{r[c]:.3f}" for c in cols)
+        + " |\n"
+        for m, r in table.iterrows()
+    )
+    return head + body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=HERE / "config.yaml")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    config = load_config(args.config)
+    level = config["level"]
+    panel = load_panel(config["series"])
+    peer_fc, peer_seconds = run_peers(config, panel)
+    project_fc, choices, failures = run_project(config, config["series"], args.workers)
+    forecasts = pd.concat([peer_fc, project_fc], ignore_index=True).drop(
+        columns=[Y], errors="ignore"
+    )
+    forecasts = forecasts.merge(panel, on=[UNIQUE_ID, DS], how="left")
+    columns = [UNIQUE_ID, CUTOFF, DS, Y, "model", "mean"] + [
+        f"{b}_{lv}" for lv in level for b in ("lo", "hi")
+    ]
+    forecasts = forecasts[columns].sort_values(["model", UNIQUE_ID, CUTOFF, DS])
+    forecasts.to_csv(HERE / "forecasts.csv.gz", index=False, float_format="%.2f")
+
+    pairs = score(forecasts, panel, level)
+    main_models = sorted(set(peer_fc["model"])) + [PROJECT]
+    everyone = common_pairs(pairs, main_models)
+    recent = everyone[everyone[CUTOFF] >= pd.Timestamp(config["recent_from"])]
+    tables = {
+        "all": summarise(everyone, level),
+        "recent": summarise(recent, level),
+        "project_candidates": summarise(
+            common_pairs(
+                pairs, sorted(m for m in pairs["model"].unique() if m.startswith(PROJECT))
+            ),
+            level,
+        ),
+    }
+    results = {name: t.round(4).to_dict(orient="index") for name, t in tables.items()}
+    results.update(
+        {"choices": choices, "failed_candidates": failures, "peer_seconds": peer_seconds}
+    )
+    (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    text = [
+        "# Accuracy benchmark results",
+        "",
+        f"Generated by `python -m experiments.accuracy.run`; protocol in `config.yaml`. "
+        f"{len(config['series'])} series, origins {config['first_cutoff']}.."
+        f"{config['last_cutoff']} every {config['step_months']} months, h={config['h']}.",
+        "",
+        "## All origins (same series and origins for every model)",
+        "",
+        markdown(tables["all"], level),
+        f"## Recent regime (origins from {config['recent_from']})",
+        "",
+        markdown(tables["recent"], level),
+        "## The project's candidates (with and without intervention regressors)",
+        "",
+        markdown(tables["project_candidates"], level),
+    ]
+    (HERE / "results.md").write_text("\n".join(text))
+    log.info("wrote results.md")
+
+
+if __name__ == "__main__":
+    main()
