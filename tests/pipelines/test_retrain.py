@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
+import httpx
 import pytest
 from mlflow import MlflowClient
 
@@ -14,6 +16,7 @@ from pipelines.retrain import RetrainBusy, judge, retrain, retrain_lock
 from pipelines.tracking import CHAMPION, configure, log_training, tracking_uri
 from pipelines.train import train
 from tests.forecasting.data.cbp_files import aor_file
+from tests.service.conftest import Server
 
 RETRAIN_TINY = """
 name: retrain-tiny
@@ -39,6 +42,16 @@ def digest(folder) -> dict[str, str]:
     }
 
 
+def served_version(server, wanted: str, timeout: float = 90) -> str:
+    """The version the service answers with, once it is ``wanted`` (or the timeout passes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        version = httpx.get(f"{server.url}/health", timeout=5).json()["model"]["version"]
+        if version == wanted or time.monotonic() > deadline:
+            return version
+        time.sleep(0.5)
+
+
 def champion(home) -> str:
     client = MlflowClient(tracking_uri(home))
     return str(client.get_model_version_by_alias("border-encounters", CHAMPION).version)
@@ -54,6 +67,15 @@ def test_retrain_lifecycle(mlflow_home, tmp_path, ohss_file, sbo_file):
     exp, text = Experiment.load(experiment_file)
     first = log_training(train(exp, store, workers=1), text, home)
     assert first.promoted and champion(home) == "1"
+    server = Server(home, tmp_path / "server", workers=1, ENCOUNTERS_POLL_SECONDS="1")
+    try:
+        _lifecycle(home, tmp_path, store, server, sbo_file)
+    finally:
+        server.stop()
+
+
+def _lifecycle(home, tmp_path, store, server, sbo_file):
+    assert served_version(server, "1") == "1"
 
     # The CBP release arrives: a challenger trained on it is no worse, so it becomes champion.
     decision = retrain(home, [str(sbo_file)], workers=1)
@@ -61,6 +83,10 @@ def test_retrain_lifecycle(mlflow_home, tmp_path, ohss_file, sbo_file):
     assert (str(decision.champion_version), decision.challenger_version) == ("1", "2")
     assert champion(home) == "2"
     assert set(decision.scorecard["series"]) == {"southwest/usbp", "southwest/usbp/sector=yuma"}
+    # The running service picks up the promotion without a restart.
+    assert served_version(server, "2") == "2"
+    answer = httpx.get(f"{server.url}/v1/forecast", params={"series": "southwest/usbp", "h": 3})
+    assert answer.status_code == 200 and answer.json()["model_version"] == "2"
 
     # Nothing new: nothing trained, nothing moved.
     again = retrain(home, [str(sbo_file)], workers=1)
@@ -95,6 +121,8 @@ def test_retrain_lifecycle(mlflow_home, tmp_path, ohss_file, sbo_file):
         filter_string="tags.kind = 'retrain-decision' and tags.decision = 'rejected'",
     )
     assert len(runs) == 1 and "worse" in runs[0].data.tags["reasons"]
+    # Neither the failure nor the rejection reached the API.
+    assert served_version(server, "2", timeout=3) == "2"
 
 
 def test_a_second_retrain_waits_for_the_lock(tmp_path):
