@@ -70,7 +70,9 @@ def main() -> None:
     lines = [
         "# Training throughput",
         "",
-        f"Experiment `{exp.name}` ({args.experiment.name}), measured by "
+        f"Experiment `{exp.name}` ({args.experiment.name})"
+        + (f", series {', '.join(args.series)}" if args.series else ", all its series")
+        + "; training without MLflow logging, measured by "
         "`python -m experiments.training.bench` on this machine (2 cores).",
         "",
         "| executor | workers | series | fits | wall (s) | fits/s |",
