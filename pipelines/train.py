@@ -90,7 +90,11 @@ def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, level: list[in
         metrics[f"coverage_{lv}_model"] = float(overall[f"coverage_{lv}"])
     # Served intervals are calibrated; their coverage is measured origin by origin with only the
     # errors known at each cutoff (what real-time calibration would have had).
-    calibrated = rolling_calibrate(bt, level)
+    try:
+        calibrated = rolling_calibrate(bt, level)
+    except DataError:
+        # Too few origins (a short series) for any to have earlier errors: no calibrated scores.
+        calibrated = bt.iloc[:0]
     if not calibrated.empty:
         cal = score(calibrated, y, by=None).iloc[0]
         for lv in level:
@@ -98,6 +102,15 @@ def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, level: list[in
             metrics[f"width_{lv}"] = float(cal[f"width_{lv}"])
             metrics[f"winkler_{lv}"] = float(cal[f"winkler_{lv}"])
     return metrics, by_step
+
+
+def _calibrator(level: list[int], bt: pd.DataFrame) -> Calibrator | None:
+    """Conformal calibration from the backtest, or ``None`` (the model's own intervals are
+    served) when a short series' backtest has too few errors for it."""
+    try:
+        return Calibrator(level).fit(bt)
+    except DataError:
+        return None
 
 
 def _fit_final(spec: ModelSpec, y: pd.Series, X: pd.DataFrame | None) -> Forecaster:
@@ -136,7 +149,7 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
         )
         metrics, by_step = _metrics(bt, bench if bench is not None else bt, task.y, exp.level)
         model = _fit_final(spec, task.y, task.X)
-        calibrator = Calibrator(exp.level).fit(bt)
+        calibrator = _calibrator(exp.level, bt)
         effects = _effects(model, exp.level)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded; the run goes on
         detail = "".join(traceback.format_exception_only(exc)).strip()
@@ -184,7 +197,7 @@ def _ensemble(task: SeriesTask, candidates: list[CandidateResult], bench) -> Can
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(task.y, task.X)
-        calibrator = Calibrator(exp.level).fit(bt)
+        calibrator = _calibrator(exp.level, bt)
     except Exception as exc:  # noqa: BLE001 - recorded as a failed candidate
         detail = "".join(traceback.format_exception_only(exc)).strip()
         return CandidateResult(spec, "failed", time.perf_counter() - start, error=detail)

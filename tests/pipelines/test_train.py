@@ -92,3 +92,19 @@ def test_dask_local_cluster_gives_identical_forecasts(mlflow_home, tiny_experime
             local.forecast(key, 24).drop(columns="ds").to_numpy(),
             dask.forecast(key, 24).drop(columns="ds").to_numpy(),
         )
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_series_too_short_to_calibrate_serves_its_model_intervals(tmp_path):
+    exp = Experiment.from_text(
+        "name: short\nmlflow_experiment: short\nseries: [southwest/cbp]\n"
+        "models: [{name: seasonal_naive}, {name: naive}]\nensemble_top_k: 0\n"
+        "backtest: {first_cutoff: 2018-11, step_months: 6, h: 12}\nlevel: [80, 95]\n",
+        "test",
+    )
+    training = train(exp, ObservationStore(tmp_path), workers=1)
+    (result,) = training.results
+    assert len(result.cutoffs) == 2 and result.chosen.calibrator is None
+    assert "coverage_80" not in result.chosen.metrics
+    frame = training.bundle().forecast("southwest/cbp", 12)
+    assert (frame["lo_95"] <= frame["mean"]).all() and (frame["mean"] <= frame["hi_95"]).all()
