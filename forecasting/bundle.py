@@ -106,7 +106,7 @@ class Bundle:
         self.level = check_level(level)
         self.max_h = int(max_h)
         self.meta = dict(meta or {})
-        self._cache: dict[tuple[str, tuple[int, ...]], pd.DataFrame] = {}
+        self._cache: dict[str, pd.DataFrame] = {}
         self._engines: dict[str, CounterfactualEngine] = {}
         self._lock = threading.Lock()
 
@@ -221,17 +221,20 @@ class Bundle:
     def _full_forecast(self, key: str) -> pd.DataFrame:
         # One forecast per series at the longest horizon and every level, computed once: what a
         # request asks for is a slice of it, which keeps the hot path a lookup.
-        cache_key = (key, tuple(self.level))
-        cached = self._cache.get(cache_key)
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         entry = self.series_model(key)
         with self._lock:
+            # Another request may have computed it while this one waited for the lock.
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
             frame = entry.model.predict(self.max_h, self.future_X(key, self.max_h), self.level)
             if entry.calibrator is not None:
                 frame = entry.calibrator.transform(frame)
             frame = frame.rename_axis(DS).reset_index()
-            self._cache[cache_key] = frame
+            self._cache[key] = frame
         return frame
 
     def save(self, path: str | Path) -> Path:

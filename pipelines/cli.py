@@ -36,6 +36,20 @@ def _experiment_option(help_text: str):
     )
 
 
+def _executor_options(fn):
+    """``--executor`` and ``--workers``, the same for every command that trains."""
+    fn = click.option(
+        "--workers",
+        type=click.IntRange(1, 64),
+        default=2,
+        show_default=True,
+        help="Worker processes (local pool or Dask LocalCluster).",
+    )(fn)
+    return click.option(
+        "--executor", default="local", show_default=True, help=f"Where the fits run: {EXECUTORS}."
+    )(fn)
+
+
 def _store() -> ObservationStore:
     return ObservationStore(encounters_home())
 
@@ -167,16 +181,7 @@ def snapshot(out: str) -> None:
     metavar="KEY",
     help="Train only these series (repeatable; globs such as 'southwest/usbp/sector=*').",
 )
-@click.option(
-    "--executor", default="local", show_default=True, help=f"Where the fits run: {EXECUTORS}."
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=2,
-    show_default=True,
-    help="Worker processes (local pool or Dask LocalCluster).",
-)
+@_executor_options
 @click.option(
     "--promote/--no-promote",
     default=None,
@@ -240,17 +245,10 @@ def _retrain_options(fn):
             show_default=True,
             help="How much worse (relMAE ratio - 1) any one series may get.",
         ),
-        click.option(
-            "--executor",
-            default="local",
-            show_default=True,
-            help=f"Where the fits run: {EXECUTORS}.",
-        ),
-        click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True),
     ]
     for option in reversed(options):
         fn = option(fn)
-    return fn
+    return _executor_options(fn)
 
 
 def _retrain_job(sources, experiment_path, margin, executor, workers):

@@ -104,6 +104,11 @@ def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, level: list[in
     return metrics, by_step
 
 
+def _error_text(exc: BaseException) -> str:
+    """An exception as the one line a failed run records."""
+    return "".join(traceback.format_exception_only(exc)).strip()
+
+
 def _calibrator(level: list[int], bt: pd.DataFrame) -> Calibrator | None:
     """Conformal calibration from the backtest, or ``None`` (the model's own intervals are
     served) when a short series' backtest has too few errors for it."""
@@ -152,7 +157,7 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
         calibrator = _calibrator(exp.level, bt)
         effects = _effects(model, exp.level)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded; the run goes on
-        detail = "".join(traceback.format_exception_only(exc)).strip()
+        detail = _error_text(exc)
         return CandidateResult(spec, "failed", time.perf_counter() - start, error=detail)
     return CandidateResult(
         spec,
@@ -199,7 +204,7 @@ def _ensemble(task: SeriesTask, candidates: list[CandidateResult], bench) -> Can
             model.fit(task.y, task.X)
         calibrator = _calibrator(exp.level, bt)
     except Exception as exc:  # noqa: BLE001 - recorded as a failed candidate
-        detail = "".join(traceback.format_exception_only(exc)).strip()
+        detail = _error_text(exc)
         return CandidateResult(spec, "failed", time.perf_counter() - start, error=detail)
     seconds = time.perf_counter() - start + sum(m.seconds for m in members)
     return CandidateResult(spec, "ok", seconds, None, bt, by_step, metrics, model, calibrator)
@@ -349,7 +354,7 @@ def train(
     results, failed = [], {}
     for task, outcome in zip(tasks, outcomes, strict=True):
         if isinstance(outcome, BaseException):
-            failed[task.key] = "".join(traceback.format_exception_only(outcome)).strip()
+            failed[task.key] = _error_text(outcome)
             log.error("series %s failed: %s", task.key, failed[task.key])
         else:
             results.append(outcome)

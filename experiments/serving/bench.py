@@ -91,37 +91,29 @@ class Process:
                 )
             time.sleep(0.5)
 
-    def rss_mb(self) -> float:
-        """Resident memory of the process group (the server and its workers), MB."""
-        total = 0
+    def _group_files(self, name: str):
+        """The text of ``/proc/<pid>/<name>`` for every live process of the server's group."""
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                if os.getpgid(int(entry.name)) != self.proc.pid:
-                    continue
-                status = (entry / "status").read_text()
+                if os.getpgid(int(entry.name)) == self.proc.pid:
+                    yield (entry / name).read_text()
             except (OSError, ProcessLookupError):
                 continue
-            found = re.search(r"VmRSS:\s+(\d+) kB", status)
-            total += int(found.group(1)) if found else 0
-        return total / 1024
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process group (the server and its workers), MB."""
+        found = (re.search(r"VmRSS:\s+(\d+) kB", status) for status in self._group_files("status"))
+        return sum(int(m.group(1)) for m in found if m) / 1024
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process group so far (children included), seconds."""
-        ticks = os.sysconf("SC_CLK_TCK")
         total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if os.getpgid(int(entry.name)) != self.proc.pid:
-                    continue
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, ProcessLookupError):
-                continue
+        for stat in self._group_files("stat"):
+            fields = stat.rsplit(")", 1)[1].split()
             total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        return total / ticks
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
