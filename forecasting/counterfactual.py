@@ -42,6 +42,7 @@ The heavy part (coefficient draws, baseline paths, the pre-period fits) is compu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -251,6 +252,7 @@ class CounterfactualEngine:
         self.months = self.X_all.index
         self.z = np.log1p(self.y.to_numpy(dtype=float))
         self._pre: dict[pd.Timestamp, CounterfactualEngine] = {}
+        self._kept: dict[tuple[str, ...], CounterfactualEngine] = {}
         self._changes: dict[Scenario, _Change] = {}
 
     def _check_y(self, y: pd.Series) -> pd.Series:
@@ -296,7 +298,8 @@ class CounterfactualEngine:
         Each path uses its row of :attr:`beta_draws`: a path simulated at the estimated
         coefficients plus ``D (beta_draw - beta_hat)`` (see :mod:`forecasting.effects`).
         """
-        X_future = self.X_all.iloc[len(self.y) :][list(self.reg.columns)].to_numpy()
+        X_future = self.model.linearise(self.X_all.iloc[len(self.y) :][list(self.reg.columns)])
+        X_future = X_future.to_numpy()
         paths = simulate_log_paths(
             self.model, self.reg, X_future, self.n_paths, np.random.default_rng([self.seed, 2])
         )
@@ -364,6 +367,17 @@ class CounterfactualEngine:
                 f"the scenario changes no regressor of {self.series_key} between "
                 f"{self.months[rows[0]]:%Y-%m} and {self.months[rows[-1]]:%Y-%m}"
             )
+        if method == REGRESSOR:
+            unfitted = self._unfitted(change, rows)
+            if unfitted:
+                result = self.kept_engine(unfitted).run(scenario, start, end, method, levels)
+                note = (
+                    f"the fitted model of {self.series_key} had dropped {', '.join(unfitted)} "
+                    f"({'; '.join(self.model.dropped_regressors_[c] for c in unfitted)}); "
+                    "refitted keeping it, so the effect comes with its estimate's uncertainty "
+                    "rather than as exactly zero"
+                )
+                return dataclasses.replace(result, notes=(note, *result.notes))
         if method == REGRESSOR or not changed.any():
             paths = self._regressor(change, rows, notes)
         else:
@@ -403,7 +417,11 @@ class CounterfactualEngine:
         cached = self._changes.pop(scenario, None)
         if cached is None:
             design = apply_scenario(self.catalog, scenario, self.series_key, self.X_all)
-            delta = self.X_all.to_numpy() - design.X[self.X_all.columns].to_numpy()
+            linearise = self.model.linearise
+            delta = (
+                linearise(self.X_all).to_numpy()
+                - linearise(design.X[self.X_all.columns]).to_numpy()
+            )
             added = design.X[[a.id for a in design.added]].to_numpy()
             changed = (delta != 0).any(axis=1) | (added != 0).any(axis=1)
             for array in (delta, added, changed):
@@ -413,6 +431,44 @@ class CounterfactualEngine:
                 self._changes.pop(next(iter(self._changes)))
         self._changes[scenario] = cached
         return cached
+
+    def _unfitted(self, change: _Change, rows: np.ndarray) -> tuple[str, ...]:
+        """Regressors the scenario asks about in ``rows`` that the fit dropped for a low ``|t|``.
+
+        Columns constant over the fit window are not among them: no refit can estimate those.
+        """
+        touched = (change.delta[rows] != 0).any(axis=0)
+        asked = {c for c, moved in zip(self.X_all.columns, touched, strict=True) if moved}
+        asked |= {a.like_regressor for a in change.added_regressors if a.like_regressor}
+        constant = getattr(self.model, "_fit_constants_", {})
+        return tuple(
+            c
+            for c in self.X_all.columns
+            if c in asked and c in self.model.dropped_regressors_ and c not in constant
+        )
+
+    def kept_engine(self, columns: tuple[str, ...]) -> CounterfactualEngine:
+        """The engine of a clone of the model refitted keeping ``columns`` (cached per set)."""
+        if columns not in self._kept:
+            params = self.model.get_params()
+            if "keep" not in params:
+                raise ScenarioError(
+                    f"{type(self.model).__name__} dropped {list(columns)} and cannot refit "
+                    "keeping them; use method pre_period"
+                )
+            params["keep"] = tuple(dict.fromkeys([*params["keep"], *columns]))
+            model = type(self.model)(**params).fit(self.y, self.X)
+            self._kept[columns] = CounterfactualEngine(
+                model,
+                self.y,
+                self.X,
+                self.catalog,
+                self.series_key,
+                self.n_paths,
+                self.seed,
+                self.horizon,
+            )
+        return self._kept[columns]
 
     def _regressor(self, change: _Change, rows: np.ndarray, notes: list[str]) -> _Paths:
         delta, added = change.delta, change.added
@@ -426,19 +482,23 @@ class CounterfactualEngine:
                     f"{column} has no fitted effect ({reason}); the regressor method gives it "
                     "none (method pre_period estimates one from the months after it)"
                 )
-        # log1p(cf) = log1p(ref) - (x - x') beta; an added column is x = 0, x' = its values.
+        # log1p(cf) = log1p(ref) - (x - x') beta, x on the fit's scale; an added column is
+        # x = 0, x' = its values.
         shift = self.beta_draws @ delta[np.ix_(rows, active)].T
         for j, add in enumerate(change.added_regressors):
-            coef = self._added_coefficient(add.id, add.effect_pct, add.like, add.like_regressor)
-            shift -= np.multiply.outer(coef, added[rows, j])
+            shift = shift - self._added_effect(add, added[rows, j])
         reference = self.reference_log(rows)
         return _Paths(reference, reference - shift)
 
-    def _added_coefficient(
-        self, column: str, effect_pct: float | None, like: str | None, like_regressor: str | None
-    ) -> np.ndarray:
-        if effect_pct is not None:
-            return np.asarray(np.log1p(effect_pct / 100))
+    def _added_effect(self, add: AddedRegressor, values: np.ndarray) -> np.ndarray:
+        """``log1p`` effect of an added event with ``values`` per month: (1 or n_paths, months).
+
+        A stated ``effect_pct`` acts multiplicatively like a fitted effect: the share ``v`` in
+        force multiplies the count by ``1 + effect_pct / 100 * v``.
+        """
+        if add.effect_pct is not None:
+            return np.log1p(add.effect_pct / 100 * values)[None, :]
+        column, like, like_regressor = add.id, add.like, add.like_regressor
         if like_regressor not in self.reg.columns:
             reason = self.model.dropped_regressors_.get(
                 like_regressor, f"not a regressor of {self.series_key}"
@@ -448,7 +508,9 @@ class CounterfactualEngine:
                 f"{self.series_key} has no effect for {like_regressor} ({reason}); borrow from "
                 f"one of {list(self.reg.columns)} or give effect_pct"
             )
-        return self.beta_draws[:, self.reg.index(like_regressor)]
+        shape = self.model.linearise(pd.DataFrame({like_regressor: values}))[like_regressor]
+        coef = self.beta_draws[:, self.reg.index(like_regressor)]
+        return np.multiply.outer(coef, shape.to_numpy())
 
     def pre_period_engine(self, first_changed: pd.Timestamp) -> CounterfactualEngine:
         """The engine of a clone of the model fitted on the months before ``first_changed``.
@@ -518,9 +580,9 @@ class CounterfactualEngine:
         removed = np.zeros_like(ref_x)
         removed[t0:, moved] = ref_x[t0:, moved]
         late = rows[rows >= t0]
-        pre_active = [columns.index(c) for c in pre.reg.columns]
+        removed = pre.model.linearise(pd.DataFrame(removed[late], columns=columns))
         z0 = pre.reference_log(late - t0 + len(pre.y))
-        z0 -= pre.beta_draws @ removed[np.ix_(late, pre_active)].T
+        z0 -= pre.beta_draws @ removed[list(pre.reg.columns)].to_numpy().T
         reference = self.reference_log(rows)
         counterfactual = reference.copy()
         k = len(rows) - len(late)

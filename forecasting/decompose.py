@@ -229,7 +229,9 @@ def decompose(
         SEASONAL: states[:, 3] - states[:, 1],
         TREND: states[:, 2] - states[:, 0],
     }
-    dx = X.iloc[b] - X.iloc[a]
+    # On the scale the coefficients act on (fractional values are read multiplicatively).
+    linear = model.linearise(X)
+    dx = linear.iloc[b] - linear.iloc[a]
     notes = []
     small = []
     for column in X.columns:

@@ -5,9 +5,10 @@ model ``log1p(y_t) = x_t' beta + u_t`` with ``u_t`` a linear Gaussian state-spac
 facts make counterfactuals cheap and exact under that model:
 
 - **An intervention acts only in its own months.** Changing ``x_t`` to ``x'_t`` moves ``log1p(y_t)``
-  by ``(x'_t - x_t)' beta`` and nothing else, because the errors ``u_t`` do not depend on ``x``. In
-  an observed month the error is known, so the counterfactual is the observation shifted by that
-  amount; in a future month it is the baseline path shifted by it.
+  by ``(x'_t - x_t)' beta`` and nothing else (``x`` as the model reads it, ``model.linearise``),
+  because the errors ``u_t`` do not depend on ``x``. In an observed month the error is known, so
+  the counterfactual is the observation shifted by that amount; in a future month it is the
+  baseline path shifted by it.
 - **Coefficient uncertainty is a draw of beta.** ``beta ~ N(beta_hat, Cov)`` with the covariance
   of the fit (``cov_type='oim'``); one draw per path, shared by every month of the path.
 - **Future paths are linear in beta.** A baseline path simulated at ``beta_hat`` moves by

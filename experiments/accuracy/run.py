@@ -4,12 +4,15 @@
 
 Writes ``forecasts.csv.gz``, ``results.json`` and ``results.md`` beside this file. Each engine's
 forecasts (per cutoff for the peers, per series for the project) are cached under ``.cache/`` so a
-rerun computes only what is missing; delete the folder to start afresh.
+rerun computes only what is missing; delete the folder to start afresh. The project's backtests are
+cached under a key of what they depend on (the ``forecasting`` package's code and catalog, the
+data and the candidates), so a change to any of them recomputes them.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import pickle
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+import forecasting
 from experiments.accuracy import peers, project
 from forecasting.backtest import CUTOFF
 from forecasting.data import ObservationStore
@@ -35,6 +39,16 @@ CACHE = HERE / ".cache"
 log = logging.getLogger("accuracy")
 BENCHMARK = "SeasonalNaive"
 PROJECT = "project"
+
+
+def _project_key(specs: list, store: ObservationStore) -> str:
+    """A digest of what the project's backtests depend on besides the origins and the series."""
+    digest = hashlib.sha256(json.dumps(specs, sort_keys=True).encode())
+    digest.update(store.fingerprint().encode())
+    package = Path(forecasting.__file__).parent
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml")):
+        digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def load_config(path: Path) -> dict:
@@ -103,7 +117,12 @@ def run_project(config: dict, panel_series: list[str], workers: int):
     )
     specs = project.candidate_specs(spec)
     CACHE.mkdir(exist_ok=True)
-    todo = [t for t in tasks if not (CACHE / f"project-{slug(t.key)}.pkl").exists()]
+    key = _project_key(specs, store)
+
+    def cached(task) -> Path:
+        return CACHE / f"project-{slug(task.key)}-{key}.pkl"
+
+    todo = [t for t in tasks if not cached(t).exists()]
     start = time.perf_counter()
     fresh = run_tasks(
         project.series_backtests,
@@ -115,12 +134,12 @@ def run_project(config: dict, panel_series: list[str], workers: int):
     for task, result in zip(todo, fresh, strict=True):
         if isinstance(result, BaseException):
             raise result
-        (CACHE / f"project-{slug(task.key)}.pkl").write_bytes(pickle.dumps(result))
+        cached(task).write_bytes(pickle.dumps(result))
     if todo:
         log.info("project backtests of %d series in %.0fs", len(todo), time.perf_counter() - start)
     rows, choices, failures = [], {}, {}
     for task in tasks:
-        results = pickle.loads((CACHE / f"project-{slug(task.key)}.pkl").read_bytes())
+        results = pickle.loads(cached(task).read_bytes())
         frames = {k: v for k, v in results.items() if isinstance(v, pd.DataFrame)}
         failures.update({f"{task.key} {k}": v for k, v in results.items() if isinstance(v, str)})
         eval_cutoffs = [c for c in config["cutoffs"] if c in task.y.index]

@@ -14,6 +14,9 @@ where ``k`` counts months from the start month (0 in the start month) and the pr
   otherwise linger at 1e-12 in 2016, and a model fitted from then would give it an absurd
   coefficient.
 
+A value is the share of the event's effect in force: the regression families multiply the count by
+``1 + effect × value`` (see ``forecasting.models._statespace``).
+
 So a step from the 22nd of a 31-day month is 10/31 that month and 1 after; a decay with a one-month
 half-life from a month start is 1, 0.5, 0.25, …. After its end every shape is 0, a decay included:
 an end date says the measure stopped, and an event whose effect should fade out on its own is a

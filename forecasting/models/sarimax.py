@@ -46,10 +46,13 @@ class SARIMAX(StateSpaceForecaster):
         orders: candidate ``((p, d, q), (P, D, Q, s))`` pairs; the one with the lowest AIC wins.
         min_t: a regressor whose coefficient has ``|t|`` below this is dropped, weakest first,
             and the model refitted; ``0`` keeps every non-constant regressor.
+        keep: regressor columns never dropped, whatever their ``|t|``.
 
     Attributes set by :meth:`fit` (besides the base ones):
         order_, seasonal_order_: the chosen orders.
-        aic_: AIC per candidate ``(order, seasonal_order)``, on a common sample.
+        aic_: AIC per candidate ``(order, seasonal_order)``, on a common sample, with fractional
+            regressor values read as given (the chosen fit then rereads them multiplicatively).
+        theta_: the effect at which each fractional column is read (see ``_statespace``).
         results_: the statsmodels results of the final fit.
         exog_: the regressor columns the final fit uses.
     """
@@ -60,9 +63,11 @@ class SARIMAX(StateSpaceForecaster):
         self,
         orders: tuple[tuple[Order, SeasonalOrder], ...] = DEFAULT_ORDERS,
         min_t: float = 1.0,
+        keep: tuple[str, ...] = (),
     ):
         self.orders = orders
         self.min_t = min_t
+        self.keep = keep
 
     def _check_params(self) -> None:
         super()._check_params()

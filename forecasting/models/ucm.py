@@ -28,10 +28,12 @@ class UCM(StateSpaceForecaster):
         season_length: months per season.
         min_t: a regressor whose coefficient has ``|t|`` below this is dropped, weakest first,
             and the model refitted; ``0`` keeps every non-constant regressor.
+        keep: regressor columns never dropped, whatever their ``|t|``.
 
     Attributes set by :meth:`fit` (besides the base ones):
         results_: the statsmodels results of the final fit.
         exog_: the regressor columns the final fit uses.
+        theta_: the effect at which each fractional column is read (see ``_statespace``).
     """
 
     def __init__(
@@ -40,11 +42,13 @@ class UCM(StateSpaceForecaster):
         stochastic_seasonal: bool = True,
         season_length: int = 12,
         min_t: float = 1.0,
+        keep: tuple[str, ...] = (),
     ):
         self.trend = trend
         self.stochastic_seasonal = stochastic_seasonal
         self.season_length = season_length
         self.min_t = min_t
+        self.keep = keep
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -87,11 +87,13 @@ def test_past_span_has_one_row_per_month_with_every_column(venezuela):
 
 def test_past_counterfactual_is_the_observation_shifted_by_the_coefficient(usbp):
     # log1p(cf) = log1p(y) - x beta per draw, so E[cf] = (y + 1) exp(-x beta_hat + x² var / 2) - 1;
-    # the surge is in force from 22 December: x = 10/31 in December, 1 after.
+    # the surge is in force from 22 December: 10/31 of December, 1 after, and x is that share
+    # read multiplicatively at the fitted effect theta: log1p(theta 10/31) / log1p(theta).
     result = _engine(usbp, n_paths=20000).run(REMOVE_SURGE, "2023-12", "2024-02")
     coef = usbp.model.results_.params[SURGE]
     var = usbp.model.results_.cov_params().loc[SURGE, SURGE]
-    x = np.array([10 / 31, 1, 1])
+    theta = np.expm1(coef)
+    x = np.array([np.log1p(theta * 10 / 31) / np.log1p(theta), 1, 1])
     y = usbp.y.loc["2023-12":"2024-02"].to_numpy()
     expected = (y + 1) * np.exp(-x * coef + x**2 * var / 2) - 1
     np.testing.assert_allclose(result.frame["counterfactual"], expected, rtol=0.01)
@@ -239,6 +241,30 @@ def test_removing_a_regressor_without_a_fitted_effect_says_so(venezuela):
     result = _engine(venezuela).run(scenario, "2025-02", "2025-03")
     assert (result.frame["effect"] == 0).all()
     assert any("jan2025_orders has no fitted effect (all zero" in n for n in result.notes)
+
+
+def test_an_event_the_fit_dropped_is_refitted_and_estimated_with_its_uncertainty(usbp):
+    """A dropped regressor would claim an effect of exactly zero; the engine refits keeping it."""
+    strict = SARIMAX(orders=usbp.model.orders, min_t=1e6).fit(usbp.y, usbp.X)
+    assert SURGE in strict.dropped_regressors_
+    engine = CounterfactualEngine(strict, usbp.y, usbp.X, usbp.catalog, USBP)
+    result = engine.run(REMOVE_SURGE, "2024-01", "2024-03")
+    assert "refitted keeping it" in result.notes[0] and SURGE in result.notes[0]
+    refit = engine.kept_engine((SURGE,))
+    kept = SARIMAX(orders=usbp.model.orders, min_t=1e6, keep=[SURGE]).fit(usbp.y, usbp.X)
+    assert refit.model.exog_ == kept.exog_ == [SURGE]
+    pd.testing.assert_series_equal(refit.model.results_.params, kept.results_.params)
+    expected = refit.run(REMOVE_SURGE, "2024-01", "2024-03")
+    pd.testing.assert_frame_equal(result.frame, expected.frame)
+    effect = result.frame.set_index(DS)
+    assert (effect["effect"] < 0).all()
+    assert (effect["effect_lo_95"] < effect["effect"]).all()
+    assert (effect["effect"] < effect["effect_hi_95"]).all()
+
+
+def test_keep_must_name_columns():
+    with pytest.raises(ValueError, match="keep must be a list of regressor column names"):
+        SARIMAX(keep="mx_enforcement_2023_12").fit(pd.Series([1.0] * 40), None)
 
 
 def test_borrowing_an_effect_the_model_did_not_estimate_is_an_error(engine):

@@ -32,9 +32,9 @@ def test_lists_the_catalog_as_a_table_by_start_date(run):
     lines = result.output.splitlines()
     assert lines[0].split() == ["START", "END", "ID", "GROUP", "SHAPE", "SCOPE"]
     assert lines[1].split()[:3] == ["2001-06-04", "-", "mx_plan_sur_2001"]
-    assert len(lines) == 1 + 56 + 1
+    assert len(lines) == 1 + 57 + 1
     assert lines[-1].startswith(
-        "56 events, 38 regressor columns (catalog: the default catalog (default_catalog.yaml))"
+        "57 events, 39 regressor columns (catalog: the default catalog (default_catalog.yaml))"
     )
     row = next(line for line in lines if "us_mx_joint_declaration_2019" in line).split()
     assert row == [
@@ -49,7 +49,7 @@ def test_lists_the_catalog_as_a_table_by_start_date(run):
 
 def test_json_prints_each_event_with_its_fields(run):
     records = json.loads(run("--json").output)
-    assert len(records) == 56
+    assert len(records) == 57
     by_id = {r["id"]: r for r in records}
     assert set(by_id["us_title42_expulsions_2020"]) >= {
         "id",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from forecasting.models import SARIMAX, UCM
@@ -96,4 +97,33 @@ def test_sample_paths_carry_the_step_effect(sarimax, data):
     # The same seed gives the same paths.
     np.testing.assert_array_equal(
         with_step, sarimax.sample_paths(H, future(X, H, step=1.0), n=4000, rng=3)
+    )
+
+
+def test_a_decaying_pulse_is_read_multiplicatively():
+    """A -50 % pulse halving every two months is -25 % two months on, not (1 - 0.5) ** 0.5 - 1."""
+    index = pd.date_range("2012-01-01", periods=108, freq="MS", name="ds")
+    rng = np.random.default_rng(3)
+    k = np.arange(108) - 84
+    pulse = np.where(k >= 0, 0.5 ** (np.maximum(k, 0) / 2), 0.0)
+    log_y = (
+        np.log(20_000)
+        + 0.25 * np.sin(2 * np.pi * index.month.to_numpy() / 12)
+        + np.cumsum(rng.normal(0, 0.01, 108))
+        + rng.normal(0, 0.005, 108)
+    )
+    y = pd.Series(np.round(np.exp(log_y) * (1 - 0.5 * pulse)), index=index)
+    X = pd.DataFrame({"pulse": pulse}, index=index)
+    model = SARIMAX(orders=(DEFAULT_ORDERS[0],), min_t=0).fit(y, X)
+    beta = model.results_.params["pulse"]
+    # The fixed point: the column is read at the effect the fit estimates.
+    assert np.log1p(model.theta_["pulse"]) == pytest.approx(beta, abs=1e-3)
+    assert model.effects().loc["pulse", "effect"] == pytest.approx(-50, abs=1.5)
+    half = model.linearise(pd.DataFrame({"pulse": [0.5]}))["pulse"].iloc[0]
+    theta = model.theta_["pulse"]
+    assert half == pytest.approx(np.log1p(0.5 * theta) / np.log1p(theta))
+    assert 100 * np.expm1(beta * half) == pytest.approx(-25, abs=1.5)
+    # Values of 0 and 1, and a scenario's intensity above 1, are not reread.
+    np.testing.assert_array_equal(
+        model.linearise(pd.DataFrame({"pulse": [0.0, 1.0, 2.0]}))["pulse"], [0.0, 1.0, 2.0]
     )
