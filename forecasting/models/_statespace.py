@@ -186,12 +186,14 @@ class StateSpaceForecaster(Forecaster):
         fractional = [c for j, c in enumerate(X.columns) if np.any((values[:, j] % 1) != 0)]
         for _ in range(SHAPE_ITERATIONS):
             beta = dict(zip(X.columns, fit.beta, strict=True))
-            moved = [
-                abs(beta[c] - np.log1p(self.theta_.get(c, 0.0))) >= SHAPE_TOL for c in fractional
-            ]
-            if not any(moved):
+            # An effect beyond a factor of e^3 (-95 %, +1,900 %) is not a reading worth
+            # refining, and at -100 % the reread column would vanish.
+            theta = {c: float(np.expm1(beta[c])) for c in fractional if abs(beta[c]) <= 3}
+            if theta.keys() == self.theta_.keys() and all(
+                abs(beta[c] - np.log1p(self.theta_[c])) < SHAPE_TOL for c in theta
+            ):
                 break
-            self.theta_ = {c: float(np.expm1(beta[c])) for c in fractional}
+            self.theta_ = theta
             exog = self._error_scale(self.linearise(X).to_numpy(dtype=float))
             profile = Profile(
                 profile.model, pd.DataFrame(exog, columns=X.columns), profile.scale_name
