@@ -151,6 +151,19 @@ def backtest(
     return pd.concat(frames, ignore_index=True)[columns]
 
 
+def observed_by(
+    frame: pd.DataFrame, cutoff: pd.Timestamp, window_months: int | None = None
+) -> pd.DataFrame:
+    """Rows of earlier origins whose month was observed at ``cutoff``: what was known then.
+
+    With ``window_months``, only origins from ``window_months`` months before ``cutoff`` on.
+    """
+    known = frame[(frame[CUTOFF] < cutoff) & (frame[DS] <= cutoff)]
+    if window_months:
+        known = known[known[CUTOFF] >= cutoff - pd.DateOffset(months=window_months)]
+    return known
+
+
 def frame_levels(frame: pd.DataFrame) -> list[int]:
     """The interval levels present in a forecast or backtest frame, from its ``lo_<l>`` columns."""
     found = [int(m.group(1)) for c in frame.columns if (m := re.fullmatch(r"lo_(\d+)", str(c)))]

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from forecasting.backtest import CUTOFF, frame_levels
+from forecasting.backtest import CUTOFF, frame_levels, observed_by
 from forecasting.frame import DS, Y
 from forecasting.metrics import geometric_mean
 from forecasting.models.base import MEAN, forecast_columns
@@ -63,11 +63,6 @@ def combine(frames: Sequence[pd.DataFrame], weights: Sequence[float]) -> pd.Data
     return out
 
 
-def observed_by(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Rows of earlier origins whose month was observed at ``cutoff``: what was known then."""
-    return frame[(frame[CUTOFF] < cutoff) & (frame[DS] <= cutoff)]
-
-
 def choose_at(
     frames: Mapping[str, pd.DataFrame], bench: str, cutoff: pd.Timestamp, top_k: int
 ) -> tuple[str, dict[str, float]]:
@@ -92,6 +87,34 @@ def choose_at(
         options["ensemble"] = (rel_mae(combined, base), weights)
     label = min(options, key=lambda k: (options[k][0], k != bench))
     return label, options[label][1]
+
+
+def choose_pooled(skill: Mapping[str, Mapping[str, float]]) -> str:
+    """One candidate for every series: the best geometric mean over series of its skill.
+
+    Per-series choice from a few dozen backtest errors is noisy: on the accuracy panel it
+    picked candidates that had been lucky and lost to the last value, while skill pooled over the
+    series of an experiment picks what works across them (``experiments/accuracy``).
+
+    Args:
+        skill: series -> candidate label -> relMAE (lower is better); non-finite or
+            non-positive values are left out.
+
+    Returns:
+        The label with the lowest geometric mean over the series that scored it, ties to the
+        label scored on more series.
+
+    Raises:
+        ValueError: no candidate has a finite positive score.
+    """
+    logs: dict[str, list[float]] = {}
+    for scores in skill.values():
+        for label, value in scores.items():
+            if np.isfinite(value) and value > 0:
+                logs.setdefault(label, []).append(float(np.log(value)))
+    if not logs:
+        raise ValueError("no candidate has a finite positive skill score to pool")
+    return min(sorted(logs), key=lambda k: (np.mean(logs[k]), -len(logs[k])))
 
 
 def policy_frame(

@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from forecasting.calibration import DEFAULT_WINDOW_MONTHS
 from forecasting.errors import DataError
 from forecasting.models import MODELS
 from forecasting.models.base import check_level
@@ -85,6 +86,11 @@ class Experiment(_Frozen):
     selection_metric: Literal["rel_mae", "mase", "smape"] = "rel_mae"
     #: Also offer the best ``k`` candidates combined, weighted by backtest skill; 0 or 1: off.
     ensemble_top_k: int = Field(default=3, ge=0, le=10)
+    #: ``pooled``: one candidate for every series, the best by skill pooled over the series
+    #: (``forecasting.selection.choose_pooled``); ``per_series``: each series its own best.
+    selection: Literal["pooled", "per_series"] = "pooled"
+    #: Months of backtest origins whose errors calibrate the intervals; 0: the whole backtest.
+    calibration_window_months: int = Field(default=DEFAULT_WINDOW_MONTHS, ge=0)
 
     @field_validator("level")
     @classmethod

@@ -227,6 +227,9 @@ def log_training(
                 "step_months": exp.backtest.step_months,
                 "interventions": exp.interventions,
                 "level": exp.level,
+                "selection": exp.selection,
+                "pooled_choice": training.pooled_choice or "",
+                "calibration_window_months": exp.calibration_window_months,
             }
         )
         bundle = training.bundle()

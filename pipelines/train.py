@@ -1,4 +1,4 @@
-"""Training: backtest every (series, model) an experiment names, choose per series, register.
+"""Training: backtest every (series, model) an experiment names, choose, register.
 
 The work per series (:func:`train_series`) is a pure function of a :class:`SeriesTask`, so it runs
 the same in a local process pool or on a Dask cluster; everything that talks to MLflow happens
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecasting.backtest import backtest, score
+from forecasting.backtest import backtest, observed_by, score
 from forecasting.bundle import EFFECT_FAMILIES, Bundle, SeriesModel
 from forecasting.calibration import Calibrator, rolling_calibrate
 from forecasting.data import ObservationStore
@@ -26,7 +26,7 @@ from forecasting.interventions import Catalog, design_matrix, load_catalog
 from forecasting.models import make_model
 from forecasting.models.base import Forecaster
 from forecasting.models.ensemble import Ensemble
-from forecasting.selection import combine, rel_mae, skill_weights
+from forecasting.selection import choose_pooled, combine, rel_mae, skill_weights
 from pipelines.config import Experiment, ModelSpec
 from pipelines.executors import run_tasks
 
@@ -80,7 +80,8 @@ def _origins(task: SeriesTask) -> list[pd.Timestamp]:
     return [c for c in task.experiment.backtest.cutoffs(y.index[-1]) if c >= earliest]
 
 
-def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, level: list[int]):
+def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, exp: Experiment):
+    level = exp.level
     by_step = score(bt, y, by="step")
     overall = score(bt, y, by=None).iloc[0]
     metrics = {f"mase_h{int(k)}": float(v) for k, v in by_step["mase"].items()}
@@ -91,7 +92,7 @@ def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, level: list[in
     # Served intervals are calibrated; their coverage is measured origin by origin with only the
     # errors known at each cutoff (what real-time calibration would have had).
     try:
-        calibrated = rolling_calibrate(bt, level)
+        calibrated = rolling_calibrate(bt, level, exp.calibration_window_months)
     except DataError:
         # Too few origins (a short series) for any to have earlier errors: no calibrated scores.
         calibrated = bt.iloc[:0]
@@ -109,11 +110,11 @@ def _error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(exc)).strip()
 
 
-def _calibrator(level: list[int], bt: pd.DataFrame) -> Calibrator | None:
-    """Conformal calibration from the backtest, or ``None`` (the model's own intervals are
-    served) when a short series' backtest has too few errors for it."""
+def _calibrator(exp: Experiment, bt: pd.DataFrame, cutoff: pd.Timestamp) -> Calibrator | None:
+    """Conformal calibration from the backtest's recent origins, or ``None`` (the model's own
+    intervals are served) when a short series' backtest has too few errors for it."""
     try:
-        return Calibrator(level).fit(bt)
+        return Calibrator(exp.level).fit(observed_by(bt, cutoff, exp.calibration_window_months))
     except DataError:
         return None
 
@@ -152,9 +153,9 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
             exp.level,
             task.event_starts,
         )
-        metrics, by_step = _metrics(bt, bench if bench is not None else bt, task.y, exp.level)
+        metrics, by_step = _metrics(bt, bench if bench is not None else bt, task.y, exp)
         model = _fit_final(spec, task.y, task.X)
-        calibrator = _calibrator(exp.level, bt)
+        calibrator = _calibrator(exp, bt, task.y.index[-1])
         effects = _effects(model, exp.level)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded; the run goes on
         detail = _error_text(exc)
@@ -195,14 +196,14 @@ def _ensemble(task: SeriesTask, candidates: list[CandidateResult], bench) -> Can
         return CandidateResult(spec, "failed", 0.0, error="fewer than two candidates to combine")
     try:
         bt = combine([m.backtest for m in members], list(weights.values()))
-        metrics, by_step = _metrics(bt, bench, task.y, exp.level)
+        metrics, by_step = _metrics(bt, bench, task.y, exp)
         model = Ensemble(
             [make_model(m.spec.name, **m.spec.params) for m in members], list(weights.values())
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(task.y, task.X)
-        calibrator = _calibrator(exp.level, bt)
+        calibrator = _calibrator(exp, bt, task.y.index[-1])
     except Exception as exc:  # noqa: BLE001 - recorded as a failed candidate
         detail = _error_text(exc)
         return CandidateResult(spec, "failed", time.perf_counter() - start, error=detail)
@@ -288,7 +289,11 @@ def build_tasks(
 
 @dataclass
 class Training:
-    """What one training produced, before and after it is logged."""
+    """What one training produced, before and after it is logged.
+
+    ``pooled_choice`` is the candidate chosen for every series under ``selection: pooled``
+    (``None`` under ``per_series``).
+    """
 
     experiment: Experiment
     results: list[SeriesResult]
@@ -296,6 +301,7 @@ class Training:
     catalog: Catalog
     vintage: dict[str, str]
     seconds: float
+    pooled_choice: str | None = None
 
     @property
     def fell_back(self) -> list[str]:
@@ -360,4 +366,37 @@ def train(
             results.append(outcome)
     if not results:
         raise RuntimeError(f"every series failed: {failed}")
-    return Training(exp, results, failed, catalog, vintage(store), time.perf_counter() - start)
+    pooled = _choose_pooled(exp, results) if exp.selection == "pooled" else None
+    return Training(
+        exp, results, failed, catalog, vintage(store), time.perf_counter() - start, pooled
+    )
+
+
+def _choose_pooled(exp: Experiment, results: list[SeriesResult]) -> str:
+    """Give every series the candidate with the best skill pooled over the series.
+
+    A series on which that candidate failed keeps its own best, and the log says so.
+    """
+    label = choose_pooled(
+        {
+            r.key: {
+                c.spec.label: c.metrics.get(exp.selection_metric, np.nan)
+                for c in r.candidates
+                if c.status == "ok"
+            }
+            for r in results
+        }
+    )
+    for result in results:
+        match = [c for c in result.candidates if c.spec.label == label and c.status == "ok"]
+        if match:
+            result.chosen = match[0]
+        else:
+            log.info(
+                "%s: the pooled choice %s failed here; serving its own best, %s",
+                result.key,
+                label,
+                result.chosen.spec.label,
+            )
+    log.info("pooled choice for all %d series: %s", len(results), label)
+    return label

@@ -6,14 +6,14 @@ import warnings
 
 import pandas as pd
 
-from forecasting.backtest import CUTOFF, backtest
+from forecasting.backtest import CUTOFF, backtest, observed_by
 from forecasting.calibration import Calibrator
-from forecasting.errors import EncountersWarning
+from forecasting.errors import DataError, EncountersWarning
 from forecasting.frame import DS, Y
 from forecasting.interventions import load_catalog
 from forecasting.models import make_model
 from forecasting.models.base import forecast_columns
-from forecasting.selection import choose_at, observed_by, policy_frame
+from forecasting.selection import choose_at, choose_pooled, policy_frame, rel_mae
 from pipelines.train import build_tasks
 
 NO_EVENTS = "_no_events"
@@ -53,16 +53,47 @@ def tasks_for(experiment, store, series: list[str]):
     return build_tasks(experiment, store, load_catalog(), series)
 
 
-def nested_policy(frames: dict[str, pd.DataFrame], eval_cutoffs, level, top_k: int):
-    """The project's forecast at each evaluated origin, chosen and calibrated on the past only."""
+def pooled_choices(series_frames: dict[str, dict[str, pd.DataFrame]], cutoffs) -> dict:
+    """At each cutoff, the one candidate for all series by skill pooled over them (past only)."""
+    choices = {}
+    for cutoff in cutoffs:
+        skill = {}
+        for frames in series_frames.values():
+            base = observed_by(frames[BENCH], cutoff)
+            if base.empty:
+                continue
+            skill[len(skill)] = {
+                label: rel_mae(observed_by(frame, cutoff), base) for label, frame in frames.items()
+            }
+        choices[cutoff] = choose_pooled(skill) if skill else BENCH
+    return choices
+
+
+def nested_policy(
+    frames: dict[str, pd.DataFrame],
+    eval_cutoffs,
+    level,
+    top_k: int,
+    window_months: int | None,
+    pooled: dict | None = None,
+):
+    """The project's forecast at each evaluated origin, chosen and calibrated on the past only.
+
+    ``pooled`` (cutoff -> label) gives the candidate pooled over the series; a series on which it
+    failed, or without ``pooled``, gets its own choice (:func:`choose_at`).
+    """
     rows, choices = [], {}
     for cutoff in eval_cutoffs:
-        label, weights = choose_at(frames, BENCH, cutoff, top_k)
-        history = observed_by(policy_frame(frames, weights), cutoff)
+        label = (pooled or {}).get(cutoff)
+        if label in frames:
+            weights = {label: 1.0}
+        else:
+            label, weights = choose_at(frames, BENCH, cutoff, top_k)
+        history = observed_by(policy_frame(frames, weights), cutoff, window_months)
         now = policy_frame(frames, weights, [cutoff])
         try:
             now = Calibrator(level).fit(history).transform(now)
-        except ValueError:
+        except DataError:
             pass  # too few observed errors yet to calibrate: the model's own intervals stand
         rows.append(now)
         choices[cutoff] = label

@@ -137,13 +137,20 @@ def run_project(config: dict, panel_series: list[str], workers: int):
         cached(task).write_bytes(pickle.dumps(result))
     if todo:
         log.info("project backtests of %d series in %.0fs", len(todo), time.perf_counter() - start)
-    rows, choices, failures = [], {}, {}
+    rows, choices, failures, series_frames = [], {}, {}, {}
     for task in tasks:
         results = pickle.loads(cached(task).read_bytes())
-        frames = {k: v for k, v in results.items() if isinstance(v, pd.DataFrame)}
+        series_frames[task.key] = {k: v for k, v in results.items() if isinstance(v, pd.DataFrame)}
         failures.update({f"{task.key} {k}": v for k, v in results.items() if isinstance(v, str)})
+    pooled = None
+    if spec["selection"] == "pooled":
+        pooled = project.pooled_choices(series_frames, config["cutoffs"])
+    for task in tasks:
+        frames = series_frames[task.key]
         eval_cutoffs = [c for c in config["cutoffs"] if c in task.y.index]
-        chosen, picks = project.nested_policy(frames, eval_cutoffs, level, spec["top_k"])
+        chosen, picks = project.nested_policy(
+            frames, eval_cutoffs, level, spec["top_k"], spec["calibration_window_months"], pooled
+        )
         rows.append(chosen.assign(**{UNIQUE_ID: task.key, "model": PROJECT}))
         choices[task.key] = {f"{c:%Y-%m}": v for c, v in picks.items()}
         for label, frame in frames.items():

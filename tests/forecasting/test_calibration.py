@@ -107,3 +107,14 @@ def test_errors():
         Calibrator().fit(rows([1.0] * 5))
     with pytest.raises(DataError, match=r"missing columns \['lo_90', 'hi_90'\]"):
         Calibrator(level=[90]).fit(rows([1.0] * 20))
+
+
+def test_rolling_calibration_forgets_origins_older_than_its_window():
+    # Thirty stormy origins, then forty calm ones, a month apart.
+    frame = rows([3.0] * 30 + [0.5] * 40)
+    last = frame["cutoff"].max()
+    windowed = rolling_calibrate(frame, window_months=36).set_index("cutoff")["hi_95"]
+    assert windowed[last] == pytest.approx(np.expm1(M + 0.5))
+    # The whole history still holds the storm: 30 of 69 scores are 3.0.
+    whole = rolling_calibrate(frame, window_months=None).set_index("cutoff")["hi_95"]
+    assert whole[last] == pytest.approx(np.expm1(M + 3.0))

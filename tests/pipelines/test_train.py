@@ -42,6 +42,10 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
     assert "code_version" in parent.data.tags
     assert parent.data.metrics["candidates_failed"] == 2
     assert parent.data.metrics["series_fell_back"] == 0
+    # One candidate for both series, the best by skill pooled over them.
+    assert {r.chosen.spec.label for r in training.results} == {training.pooled_choice}
+    assert parent.data.params["pooled_choice"] == training.pooled_choice
+    assert parent.data.params["calibration_window_months"] == "36"
     artifacts = {a.path for a in client.list_artifacts(logged.parent_run_id)}
     assert "experiment.yaml" in artifacts
 
