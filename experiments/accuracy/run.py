@@ -5,8 +5,8 @@
 Writes ``forecasts.csv.gz``, ``results.json`` and ``results.md`` beside this file. Each engine's
 forecasts (per cutoff for the peers, per series for the project) are cached under ``.cache/`` so a
 rerun computes only what is missing; delete the folder to start afresh. The project's backtests are
-cached under a key of what they depend on (the ``forecasting`` package's code and catalog, the
-data and the candidates), so a change to any of them recomputes them.
+cached under a key of what they depend on (the code a backtest runs and the catalog, the data and
+the candidates), so a change to any of them recomputes them.
 """
 
 from __future__ import annotations
@@ -41,12 +41,27 @@ BENCHMARK = "SeasonalNaive"
 PROJECT = "project"
 
 
+#: The parts of the ``forecasting`` package a backtest runs (calibration, selection and the
+#: counterfactual code come after it, so changing them keeps the cache).
+BACKTEST_CODE = (
+    "backtest.py",
+    "frame.py",
+    "errors.py",
+    "home.py",
+    "metrics.py",
+    "data",
+    "interventions",
+    "models",
+)
+
+
 def _project_key(specs: list, store: ObservationStore) -> str:
     """A digest of what the project's backtests depend on besides the origins and the series."""
     digest = hashlib.sha256(json.dumps(specs, sort_keys=True).encode())
     digest.update(store.fingerprint().encode())
     package = Path(forecasting.__file__).parent
-    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml")):
+    files = [f for part in BACKTEST_CODE for f in [package / part, *(package / part).rglob("*")]]
+    for path in sorted(f for f in files if f.is_file() and f.suffix in (".py", ".yaml")):
         digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()[:12]
 
