@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 SEASON = 12
 
 
-def _statsforecast_models(suffix: str) -> list:
+def statsforecast_models(suffix: str) -> list:
     from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, Naive, SeasonalNaive
 
     return [
@@ -49,7 +49,7 @@ def statsforecast_peers(train: pd.DataFrame, h: int, level: list[int]) -> pd.Dat
     frames = []
     for suffix, forward, back in (("", lambda y: y, lambda y: y), ("_log", np.log1p, np.expm1)):
         df = train[[UNIQUE_ID, DS, Y]].assign(**{Y: forward(train[Y].astype(float))})
-        sf = StatsForecast(models=_statsforecast_models(suffix), freq="MS", n_jobs=1)
+        sf = StatsForecast(models=statsforecast_models(suffix), freq="MS", n_jobs=1)
         fc = sf.forecast(df=df, h=h, level=level)
         frames.append(_long(fc.reset_index() if UNIQUE_ID not in fc.columns else fc, level, back))
     return pd.concat(frames, ignore_index=True)

@@ -252,18 +252,60 @@ def common_pairs(pairs: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     return sub.set_index([UNIQUE_ID, CUTOFF]).loc[keep].reset_index()
 
 
+def _group(key: str) -> str:
+    """The panel's series groups: the total, sectors, citizenships, family status."""
+    for dimension in ("sector", "citizenship", "family"):
+        if f"/{dimension}=" in key:
+            return dimension
+    return "total"
+
+
+def regressor_effect(pairs: pd.DataFrame, families: list[str], recent_from) -> pd.DataFrame:
+    """Per family with regressors, group of series and period: relMAE with them over without.
+
+    Below 1 the regressors helped. ``series_helped`` counts the series whose own ratio (geometric
+    mean over origins) is below 1.
+    """
+    rows = []
+    for family in families:
+        with_x = pairs[pairs["model"] == f"{PROJECT}:{family}"]
+        without = pairs[pairs["model"] == f"{PROJECT}:{family}{project.NO_EVENTS}"]
+        both = with_x.merge(without, on=[UNIQUE_ID, CUTOFF], suffixes=("", "_without"))
+        both["ratio"] = both["mae"] / both["mae_without"]
+        both = both[np.isfinite(both["ratio"]) & (both["ratio"] > 0)]
+        both["group"] = both[UNIQUE_ID].map(_group)
+        both["period"] = np.where(both[CUTOFF] >= recent_from, "recent", "earlier")
+        for (group, when), g in both.groupby(["group", "period"]):
+            per_series = g.groupby(UNIQUE_ID)["ratio"].apply(lambda r: geometric_mean(r.to_numpy()))
+            rows.append(
+                {
+                    "family": family,
+                    "series": group,
+                    "origins": when,
+                    "pairs": len(g),
+                    "with_over_without": geometric_mean(g["ratio"].to_numpy()),
+                    "series_helped": f"{int((per_series < 1).sum())} of {len(per_series)}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def table_text(frame: pd.DataFrame) -> str:
+    """A Markdown table: counts as integers, other numbers to three decimals."""
+
+    def cell(value) -> str:
+        return f"{value:.3f}" if isinstance(value, float | np.floating) else str(value)
+
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |\n" for row in frame.itertuples(False)]
+    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    return head + "".join(rows)
+
+
 def markdown(table: pd.DataFrame, level: list[int]) -> str:
     cols = ["pairs", "rel_mae", "median_mase", "smape"] + [
         c for lv in level for c in (f"coverage_{lv}", f"rel_width_{lv}", f"winkler_{lv}")
     ]
-    head = "| model | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 1) + "\n"
-    body = "".join(
-        f"| {m} | "
-        + " | ".join(f"{r[c]:.0f}" if c == "pairs" else f"{r[c]:.3f}" for c in cols)
-        + " |\n"
-        for m, r in table.iterrows()
-    )
-    return head + body
+    return table_text(table[cols].astype({"pairs": int}).rename_axis("model").reset_index())
 
 
 def main() -> None:
@@ -302,6 +344,10 @@ def main() -> None:
         ),
     }
     results = {name: t.round(4).to_dict(orient="index") for name, t in tables.items()}
+    helped = regressor_effect(
+        pairs, config["project"]["without_regressors"], pd.Timestamp(config["recent_from"])
+    )
+    results["regressor_effect"] = helped.round(4).to_dict(orient="records")
     results.update(
         {"choices": choices, "failed_candidates": failures, "peer_seconds": peer_seconds}
     )
@@ -322,6 +368,12 @@ def main() -> None:
         "## The project's candidates (with and without intervention regressors)",
         "",
         markdown(tables["project_candidates"], level),
+        "## Where the intervention regressors help",
+        "",
+        "MAE with the regressors over MAE without them, geometric mean over (series, origin) "
+        "pairs; below 1 they helped. `series_helped`: series whose own ratio is below 1.",
+        "",
+        table_text(helped),
     ]
     (HERE / "results.md").write_text("\n".join(text))
     log.info("wrote results.md")

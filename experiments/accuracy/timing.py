@@ -1,0 +1,139 @@
+"""Fit time per series: every project candidate and every peer, one fit each at the last origin.
+
+    python -m experiments.accuracy.timing [--config experiments/accuracy/config.yaml]
+
+For each series of the benchmark, on the data up to the last origin (``last_cutoff``), times one
+fit plus a 12-month forecast of each project candidate (with and without the intervention
+regressors) and of each peer (statsforecast models on counts and on log1p counts, one series at a
+time; Prophet), in this process, one after the other. Writes ``timing.json`` and ``timing.md``
+beside this file. The backtests behind ``results.md`` repeat such a fit at every origin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments.accuracy import peers, project
+from experiments.accuracy.run import HERE, load_config, load_panel, table_text
+from forecasting.backtest import carry_forward
+from forecasting.data import ObservationStore
+from forecasting.errors import EncountersWarning
+from forecasting.frame import DS, UNIQUE_ID, Y
+from forecasting.home import encounters_home
+from forecasting.models import make_model
+from pipelines.config import Experiment
+
+log = logging.getLogger("accuracy-timing")
+
+
+def _seconds(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def project_seconds(task, specs, cutoff: pd.Timestamp, h: int, level: list[int]) -> dict:
+    """Seconds per candidate for one fit and forecast of the series up to ``cutoff``."""
+    y, X = task.y.loc[:cutoff], task.X.loc[:cutoff] if task.X is not None else None
+    out = {}
+    for label, family, params, with_x in specs:
+        x = X if with_x else None
+
+        def run(f=family, p=params, x=x):
+            model = make_model(f, **p).fit(y, x)
+            future = carry_forward(x, h) if x is not None and len(x.columns) else None
+            model.predict(h, future, level)
+
+        out[f"project:{label}"] = _seconds(run)
+    return out
+
+
+def peer_seconds(train: pd.DataFrame, h: int, level: list[int]) -> dict:
+    """Seconds per peer for one series: each statsforecast model on counts and on log1p, Prophet."""
+    from statsforecast import StatsForecast
+
+    out = {}
+    for suffix, forward in (("", lambda y: y), ("_log", np.log1p)):
+        df = train[[UNIQUE_ID, DS, Y]].assign(**{Y: forward(train[Y].astype(float))})
+        for model in peers.statsforecast_models(suffix):
+            sf = StatsForecast(models=[model], freq="MS", n_jobs=1)
+            out[str(model)] = _seconds(lambda sf=sf, df=df: sf.forecast(df=df, h=h, level=level))
+    out["Prophet"] = _seconds(lambda: peers.prophet_peer(train, h, level))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=HERE / "config.yaml")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    warnings.simplefilter("ignore", EncountersWarning)
+    config = load_config(args.config)
+    cutoff, h, level = pd.Timestamp(config["last_cutoff"]), config["h"], config["level"]
+    spec = config["project"]
+    experiment = Experiment(
+        name="accuracy",
+        mlflow_experiment="accuracy",
+        series=config["series"],
+        models=[{"name": "naive"}],
+        backtest={"first_cutoff": spec["warmup_first_cutoff"]},
+    )
+    store = ObservationStore(encounters_home())
+    tasks = project.tasks_for(experiment, store, config["series"])
+    specs = project.candidate_specs(spec)
+    panel = load_panel(config["series"])
+    # statsforecast compiles its models (numba) and Prophet loads Stan on first use; neither is
+    # a per-series cost.
+    peer_seconds(panel[(panel[UNIQUE_ID] == tasks[0].key) & (panel[DS] <= cutoff)], h, level)
+    rows = []
+    for task in tasks:
+        train = panel[(panel[UNIQUE_ID] == task.key) & (panel[DS] <= cutoff)]
+        row = {"series": task.key, "months": len(task.y.loc[:cutoff])}
+        row |= project_seconds(task, specs, cutoff, h, level)
+        row |= peer_seconds(train, h, level)
+        rows.append(row)
+        log.info("%s done", task.key)
+    table = pd.DataFrame(rows)
+    models = [c for c in table.columns if c not in ("series", "months")]
+    summary = pd.DataFrame(
+        {
+            "model": models,
+            "median_seconds": [table[m].median() for m in models],
+            "max_seconds": [table[m].max() for m in models],
+            "total_seconds": [table[m].sum() for m in models],
+        }
+    ).sort_values("median_seconds")
+    (HERE / "timing.json").write_text(
+        json.dumps({"cutoff": f"{cutoff:%Y-%m}", "per_series": rows}, indent=2) + "\n"
+    )
+    text = [
+        "# Fit time per series",
+        "",
+        f"Generated by `python -m experiments.accuracy.timing`: one fit and a {h}-month forecast "
+        f"per series and model on the data to {cutoff:%Y-%m} (the last origin), in one process "
+        "on this machine (2 cores), wall seconds, after one untimed warm-up fit of every peer "
+        "(statsforecast compiles its models on first use).",
+        "",
+        "## Summary over the series",
+        "",
+        table_text(summary),
+        "## Per series",
+        "",
+        table_text(table.round(3)),
+    ]
+    (HERE / "timing.md").write_text("\n".join(text))
+    sys.stdout.write(table_text(summary))
+    log.info("wrote timing.md; %d series, %.0fs in all", len(rows), np.nansum(table[models].values))
+
+
+if __name__ == "__main__":
+    main()
