@@ -77,9 +77,7 @@ def test_json_prints_each_event_with_its_fields(run):
         "source": "",
         "note": "",
     }
-    assert by_id["mx_programa_frontera_sur_2014"]["scope"] == {
-        "citizenships": ["guatemala", "honduras", "el-salvador"]
-    }
+    assert by_id["mx_visa_venezuela_2022"]["scope"] == {"citizenships": ["venezuela"]}
     assert by_id["us_mpp_launch_2019"]["shape"] == {"type": "ramp", "ramp_months": 6}
 
 
