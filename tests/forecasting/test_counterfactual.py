@@ -18,6 +18,7 @@ from forecasting.errors import DataError, NotFittedError, ScenarioError
 from forecasting.frame import DS
 from forecasting.interventions import Scenario
 from forecasting.models import SARIMAX, Naive
+from forecasting.models.sarimax import DEFAULT_ORDERS
 from tests.forecasting.fitted_series import USBP, VENEZUELA, sarimax
 
 SURGE = "mx_enforcement_2023_12"
@@ -303,3 +304,27 @@ def test_engine_checks_its_model_and_data(usbp):
 def _engine_of(fitted, **replace) -> CounterfactualEngine:
     parts = {"model": fitted.model, "y": fitted.y, "X": fitted.X, **replace}
     return CounterfactualEngine(parts["model"], parts["y"], parts["X"], fitted.catalog, fitted.key)
+
+
+def test_a_sarimax_with_several_orders_mixes_them_by_aic_weight(usbp):
+    orders = (DEFAULT_ORDERS[0], DEFAULT_ORDERS[4])
+    model = SARIMAX(orders=orders, min_t=0).fit(usbp.y, usbp.X)
+    engine = CounterfactualEngine(model, usbp.y, usbp.X, usbp.catalog, USBP)
+    members = engine.order_engines
+    aic = np.array([model.aic_[o] for o in orders])
+    expected = np.exp(-(aic - aic.min()) / 2) / np.exp(-(aic - aic.min()) / 2).sum()
+    by_order = {(e.model.order_, e.model.seasonal_order_): w for w, e in members}
+    np.testing.assert_allclose([by_order[o] for o in orders], expected)
+    chosen = next(e for _, e in members if e.model is model)
+    assert chosen is engine
+    mixed = engine.run(REMOVE_SURGE, "2024-01", "2024-06")
+    assert "effects averaged over SARIMA orders weighted by AIC" in mixed.notes[-1]
+    single = CounterfactualEngine(model, usbp.y, usbp.X, usbp.catalog, USBP, average_orders=False)
+    other = next(e for _, e in members if e is not engine)
+    alone = [
+        e.run(REMOVE_SURGE, "2024-01", "2024-06").totals["effect"] for e in (single, other)
+    ]
+    assert alone[0] != pytest.approx(alone[1], rel=0.01)
+    # The mixture's mean is its members' weighted mean, up to the sampling of which paths it takes.
+    weights = [w for w, e in members if e is engine] + [w for w, e in members if e is other]
+    assert mixed.totals["effect"] == pytest.approx(np.dot(weights, alone), rel=0.04)
