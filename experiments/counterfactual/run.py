@@ -404,13 +404,15 @@ def write_results(
         f"{config['pre_months']} months before the onset and {config['post_months']} from it; "
         f"{config['level']} % intervals; model `{config['model']['name']}` with "
         f"{config['model']['params'] or 'default parameters'}; written by "
-        f"`python -m experiments.counterfactual.run{command}` in {seconds / 60:.0f} minutes.",
+        f"`python -m experiments.counterfactual.run{command}`; the injections took "
+        f"{sum(r['seconds'] for r in records) / 60:.0f} minutes of compute (one process each, "
+        f"cached per injection); this run took {seconds:.0f} s.",
         "",
         "Errors are of the cumulative 12-month effect as a share of the injected one "
         "(`estimate / truth - 1`); `coverage`: the interval holds the injected effect; "
         "`excludes_zero`: the interval lies on one side of zero; `median_width`: interval width "
         "over the injected effect; `dropped`: share of fits whose model dropped the injected "
-        "regressor (|t| < 1), which gives it no effect.",
+        "regressor (|t| < 1), which the engine then refits keeping it.",
         "",
         "| method | injection | n | bias | median error | RMSE | coverage | excludes zero | "
         "median width | dropped |",
