@@ -1,21 +1,23 @@
 """Conformal calibration of forecast intervals, per months-ahead step, from backtest errors.
 
 Model intervals on this data are far too narrow out of sample (80 % intervals covered 31-62 % in
-the library comparison). The :class:`Calibrator` rescales each interval on the ``log1p`` scale
-around the point forecast, one factor per level and step:
+the library comparison). The :class:`Calibrator` replaces each interval by one from the backtest's
+own errors on the ``log1p`` scale around the point forecast, one half-width per level and step:
 
-- for a backtest row and level ``l``, with ``m = log1p(mean)``, the interval's log-scale arms are
-  ``up = log1p(hi) - m`` and ``down = m - log1p(lo)``; the row's nonconformity score is how many
-  arms away the actual fell: ``(log1p(y) - m) / up`` above the mean, ``(m - log1p(y)) / down``
-  below it (``<= 1`` iff covered);
-- the factor for step ``k`` is the split-conformal quantile of the scores at step ``k``: the
+- a backtest row's nonconformity score is its absolute log error ``|log1p(y) - log1p(mean)|``;
+- the half-width for step ``k`` is the split-conformal quantile of the scores at step ``k``: the
   ``ceil((n + 1) * l / 100)``-th smallest of ``n``. When step ``k`` alone has too few scores for
   that rank to exist (19 for 95 %), the neighbouring steps ``k - b .. k + b`` are pooled, with the
   smallest ``b`` that suffices;
-- a calibrated interval is ``expm1(m - factor * down) .. expm1(m + factor * up)``: wider where the
-  model was overconfident, narrower where it was too cautious, multiplicative around the same point
-  forecast and keeping the model's skew. An interval clipped at zero has a long lower arm, so its
-  scaled lower bound stays near zero rather than exploding the upper one.
+- a calibrated interval is ``expm1(m - w) .. expm1(m + w)`` with ``m = log1p(mean)``:
+  multiplicative around the point forecast, clipped at zero;
+- a step beyond the backtest's last, ``K``, gets ``w_K * sqrt(k / K)``: the growth of a random
+  walk's error, since there is no error to calibrate on there.
+
+The model's own interval does not enter. An earlier version scaled the model's log-scale arms by
+the conformal quantile of "how many arms away" the actual fell; where a model (or an ensemble
+member) had very wide arms, a factor of 4-5 on them gave 95 % bounds of 1e10 and more for volatile
+citizenships, and beyond the backtest's horizon the arms kept growing under step 12's factor.
 
 The guarantee is the usual split-conformal one: if future errors behave like the backtest's, the
 ``l`` % intervals cover at least ``l`` % of the time. On this data they do not for long: regimes
@@ -40,23 +42,15 @@ from forecasting.errors import DataError, EncountersWarning, NotFittedError
 from forecasting.frame import Y
 from forecasting.models.base import MEAN, check_level, hi_col, lo_col
 
-#: floor on a log-scale arm, so a degenerate (zero-width) interval cannot divide by zero.
-MIN_ARM = 1e-9
 #: Months of backtest origins, before the cutoff, whose errors calibrate (see the docstring).
 DEFAULT_WINDOW_MONTHS = 36
+#: The nonconformity score, stored with each fit so a calibrator of another kind is refused.
+SCORE = "absolute log1p error"
 
 
 def min_scores(level: int) -> int:
     """The fewest scores whose conformal ``level`` % quantile exists (4 for 80 %, 19 for 95 %)."""
     return math.ceil(level / (100 - level))
-
-
-def _arms(frame: pd.DataFrame, level: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(m, down, up)`` on the ``log1p`` scale: the point forecast and the interval's arms."""
-    centre = np.log1p(frame[MEAN].to_numpy(dtype=float))
-    lo = np.log1p(frame[lo_col(level)].to_numpy(dtype=float))
-    hi = np.log1p(frame[hi_col(level)].to_numpy(dtype=float))
-    return centre, np.maximum(centre - lo, MIN_ARM), np.maximum(hi - centre, MIN_ARM)
 
 
 def _check_columns(frame: pd.DataFrame, level: Sequence[int] | None) -> list[int]:
@@ -71,15 +65,15 @@ def _check_columns(frame: pd.DataFrame, level: Sequence[int] | None) -> list[int
 
 
 class Calibrator:
-    """Per-step conformal scale factors for forecast intervals, fitted on a backtest frame.
+    """Per-step conformal interval half-widths on the ``log1p`` scale, fitted on a backtest frame.
 
     Args:
         level: the interval levels to calibrate, in percent; ``None`` for every level found in
             the frame given to :meth:`fit`.
 
     Attributes set by :meth:`fit`:
-        factors_: frame indexed by ``step`` with one column per level: the multiplier of the
-            log-scale half-width.
+        factors_: frame indexed by ``step`` with one column per level: the interval's half-width
+            on the ``log1p`` scale.
         bandwidth_: same shape: how many neighbouring steps on each side were pooled.
     """
 
@@ -109,8 +103,7 @@ class Calibrator:
                     f"calibrating {lv}% intervals needs at least {needed} backtest rows with an "
                     f"actual; got {len(data)}"
                 )
-            centre, down, up = _arms(data, lv)
-            scores = np.where(actual >= centre, (actual - centre) / up, (centre - actual) / down)
+            scores = np.abs(actual - np.log1p(data[MEAN].to_numpy(dtype=float)))
             row_steps = data[STEP].to_numpy()
             factors[lv], bandwidths[lv] = [], []
             for step in steps:
@@ -122,6 +115,7 @@ class Calibrator:
                 factors[lv].append(pool[rank - 1])
                 bandwidths[lv].append(b)
         index = pd.Index(steps, name=STEP)
+        self.score_ = SCORE
         self.factors_ = pd.DataFrame(factors, index=index)
         self.bandwidth_ = pd.DataFrame(bandwidths, index=index)
         return self
@@ -135,8 +129,8 @@ class Calibrator:
 
         Returns:
             A copy with the fitted levels' bounds replaced, clipped at zero and nested (a wider
-            level never lies inside a narrower one). Steps beyond the last fitted one use its
-            factor, with a warning.
+            level never lies inside a narrower one). Steps beyond the last fitted one, ``K``,
+            get its half-width times ``sqrt(step / K)``, with a warning.
 
         Raises:
             NotFittedError: before :meth:`fit`.
@@ -144,6 +138,13 @@ class Calibrator:
         """
         if not hasattr(self, "factors_"):
             raise NotFittedError("this Calibrator is not fitted yet; call fit(backtest_frame)")
+        if getattr(self, "score_", None) != SCORE:
+            # A calibrator pickled by an earlier version holds multipliers of the model's arms;
+            # read as half-widths they would give wrong intervals without a word.
+            raise NotFittedError(
+                "this Calibrator was fitted by an earlier version (its factors scale the model's "
+                "own interval); retrain the model (encounters retrain) to calibrate it again"
+            )
         levels = list(self.factors_.columns)
         missing = [c for lv in levels for c in (lo_col(lv), hi_col(lv)) if c not in frame.columns]
         if missing:
@@ -154,18 +155,19 @@ class Calibrator:
         last = int(self.factors_.index.max())
         if (steps > last).any():
             warnings.warn(
-                f"steps beyond {last} were not in the calibration backtest; they use step "
-                f"{last}'s factors",
+                f"steps beyond {last} were not in the calibration backtest; their intervals "
+                f"grow from step {last}'s as the square root of the step",
                 EncountersWarning,
                 stacklevel=2,
             )
         lookup = np.clip(steps, None, last)
+        growth = np.sqrt(np.maximum(steps, last) / last)
+        centre = np.log1p(frame[MEAN].to_numpy(dtype=float))
         out = frame.copy()
         for lv in levels:
-            factor = self.factors_[lv].reindex(lookup).ffill().bfill().to_numpy()
-            centre, down, up = _arms(frame, lv)
-            out[lo_col(lv)] = np.clip(np.expm1(centre - factor * down), 0, None)
-            out[hi_col(lv)] = np.expm1(centre + factor * up)
+            width = self.factors_[lv].reindex(lookup).ffill().bfill().to_numpy() * growth
+            out[lo_col(lv)] = np.clip(np.expm1(centre - width), 0, None)
+            out[hi_col(lv)] = np.expm1(centre + width)
         for narrow, wide in zip(levels, levels[1:], strict=False):
             out[lo_col(wide)] = np.minimum(out[lo_col(wide)], out[lo_col(narrow)])
             out[hi_col(wide)] = np.maximum(out[hi_col(wide)], out[hi_col(narrow)])

@@ -9,11 +9,12 @@ import pytest
 from forecasting.calibration import Calibrator, min_scores, rolling_calibrate
 from forecasting.errors import DataError, EncountersWarning, NotFittedError
 
-M = np.log1p(100.0)  # every point forecast is 100; every log-scale arm is 1
+M = np.log1p(100.0)  # every point forecast is 100; every model interval's log-scale arm is 1
 
 
 def rows(scores, step=1, start="2015-01-01"):
-    """Backtest rows whose actuals sit ``score`` arms from the forecast, alternating sides."""
+    """Backtest rows whose actuals sit ``score`` from the forecast on the log1p scale,
+    alternating sides."""
     scores = np.asarray(scores, dtype=float)
     cutoffs = pd.date_range(start, periods=len(scores), freq="MS")
     sides = np.where(np.arange(len(scores)) % 2 == 0, 1.0, -1.0)
@@ -54,7 +55,7 @@ def test_a_thin_step_pools_its_neighbours():
     assert calibrator.factors_.loc[2, 95] == pytest.approx(5.0)
 
 
-def test_transform_rescales_the_arms_and_keeps_levels_nested():
+def test_transform_sets_the_log_error_quantiles_around_the_forecast():
     calibrator = Calibrator().fit(rows(np.arange(1, 20) / 10))
     forecast = rows([0.0]).drop(columns=["cutoff", "ds", "step", "y"])
     out = calibrator.transform(forecast)
@@ -62,9 +63,25 @@ def test_transform_rescales_the_arms_and_keeps_levels_nested():
     assert out["lo_80"].iloc[0] == pytest.approx(np.expm1(M - 1.6))
     assert out["hi_95"].iloc[0] == pytest.approx(np.expm1(M + 1.9))
     assert out["mean"].iloc[0] == 100.0
+    # The model's own interval does not enter: a hundredfold wider one gives the same bounds.
+    wide = forecast.assign(lo_95=0.0, hi_95=100.0 * forecast["hi_95"])
+    pd.testing.assert_frame_equal(calibrator.transform(wide), out)
+    # Beyond the backtest's last step the half-width grows as the square root of the step.
     with pytest.warns(EncountersWarning, match="steps beyond 1"):
-        longer = calibrator.transform(pd.concat([forecast, forecast]))
-    assert longer["hi_95"].nunique() == 1
+        longer = calibrator.transform(pd.concat([forecast] * 4, ignore_index=True))
+    np.testing.assert_allclose(np.log1p(longer["hi_95"]) - M, 1.9 * np.sqrt([1, 2, 3, 4]))
+
+
+def test_a_wider_level_never_lies_inside_a_narrower_one():
+    # Step 2 has four large errors: enough for its own 80 % quantile (3.0), while its 95 %
+    # quantile pools step 1's hundred small ones and comes out at 0.1.
+    frame = pd.concat([rows([0.1] * 100), rows([3.0] * 4, step=2, start="2030-01-01")])
+    calibrator = Calibrator().fit(frame)
+    assert calibrator.factors_.loc[2].tolist() == pytest.approx([3.0, 0.1])
+    forecast = rows([0.0, 0.0]).drop(columns=["cutoff", "ds", "step", "y"])
+    out = calibrator.transform(forecast).iloc[1]
+    assert out["hi_95"] == out["hi_80"] == pytest.approx(np.expm1(M + 3.0))
+    assert out["lo_95"] == out["lo_80"]
 
 
 def test_calibrated_intervals_cover_nominally_out_of_sample():
@@ -118,3 +135,10 @@ def test_rolling_calibration_forgets_origins_older_than_its_window():
     # The whole history still holds the storm: 30 of 69 scores are 3.0.
     whole = rolling_calibrate(frame, window_months=None).set_index("cutoff")["hi_95"]
     assert whole[last] == pytest.approx(np.expm1(M + 3.0))
+
+
+def test_a_calibrator_of_an_earlier_kind_is_refused():
+    calibrator = Calibrator().fit(rows(np.arange(1, 20) / 10))
+    del calibrator.score_  # as pickled before the scores were absolute log errors
+    with pytest.raises(NotFittedError, match="fitted by an earlier version"):
+        calibrator.transform(rows([0.0]).drop(columns=["cutoff", "ds", "step", "y"]))

@@ -80,5 +80,7 @@ def test_page_shows_a_chart(server, tmp_path, query, caption):
     shot = tmp_path / "page.png"
     _chromium(tmp_path, "shot", f"--screenshot={shot}", url)
     inked, fan = _chart_pixels(shot)
-    assert inked > 0.05, f"the page is nearly blank ({inked:.1%} inked)"
+    # The title, controls and links alone ink about 1 % of the window; a drawn chart adds 4 %
+    # or more, depending on how wide its fan is.
+    assert inked > 0.025, f"the page is nearly blank ({inked:.1%} inked)"
     assert fan > 0.003, f"no forecast fan in the screenshot ({fan:.2%} coloured)"
