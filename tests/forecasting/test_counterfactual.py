@@ -321,9 +321,7 @@ def test_a_sarimax_with_several_orders_mixes_them_by_aic_weight(usbp):
     assert "effects averaged over SARIMA orders weighted by AIC" in mixed.notes[-1]
     single = CounterfactualEngine(model, usbp.y, usbp.X, usbp.catalog, USBP, average_orders=False)
     other = next(e for _, e in members if e is not engine)
-    alone = [
-        e.run(REMOVE_SURGE, "2024-01", "2024-06").totals["effect"] for e in (single, other)
-    ]
+    alone = [e.run(REMOVE_SURGE, "2024-01", "2024-06").totals["effect"] for e in (single, other)]
     assert alone[0] != pytest.approx(alone[1], rel=0.01)
     # The mixture's mean is its members' weighted mean, up to the sampling of which paths it takes.
     weights = [w for w, e in members if e is engine] + [w for w, e in members if e is other]
