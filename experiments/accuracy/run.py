@@ -1,4 +1,4 @@
-"""Accuracy benchmark: the project's per-series choice vs peer libraries on one protocol.
+"""Accuracy benchmark: the project's choice of model vs peer libraries on one protocol.
 
     python -m experiments.accuracy.run [--config experiments/accuracy/config.yaml]
 
@@ -11,7 +11,6 @@ the candidates), so a change to any of them recomputes them.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -24,6 +23,7 @@ import pandas as pd
 import yaml
 
 import forecasting
+from experiments import protocol_args
 from experiments.accuracy import peers, project
 from forecasting.backtest import CUTOFF
 from forecasting.data import ObservationStore
@@ -309,11 +309,7 @@ def markdown(table: pd.DataFrame, level: list[int]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=HERE / "config.yaml")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args = protocol_args(__doc__, HERE)
     config = load_config(args.config)
     level = config["level"]
     panel = load_panel(config["series"])

@@ -11,17 +11,16 @@ beside this file. The backtests behind ``results.md`` repeat such a fit at every
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from experiments import protocol_args
 from experiments.accuracy import peers, project
 from experiments.accuracy.run import HERE, load_config, load_panel, table_text
 from forecasting.backtest import carry_forward
@@ -72,10 +71,7 @@ def peer_seconds(train: pd.DataFrame, h: int, level: list[int]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=HERE / "config.yaml")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args = protocol_args(__doc__, HERE, workers=False)
     warnings.simplefilter("ignore", EncountersWarning)
     config = load_config(args.config)
     cutoff, h, level = pd.Timestamp(config["last_cutoff"]), config["h"], config["level"]

@@ -21,7 +21,6 @@ under ``.cache/`` so that a rerun only computes what is missing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import tempfile
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from experiments import protocol_args
 from forecasting.counterfactual import PRE_PERIOD, REGRESSOR, CounterfactualEngine
 from forecasting.data import ObservationStore
 from forecasting.frame import series_history
@@ -436,11 +436,7 @@ def write_results(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=HERE / "config.yaml")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args = protocol_args(__doc__, HERE)
     config = load_config(args.config)
     todo, skipped = tasks(config)
     log.info("%d injections; skipped series: %s", len(todo), sorted(skipped))
