@@ -446,11 +446,9 @@ class CounterfactualEngine:
             notes += [n for n in said if n not in notes]
             reference[pick == j] = paths.reference[pick == j]
             counterfactual[pick == j] = paths.counterfactual[pick == j]
+        heaviest = sorted(members, key=lambda member: -member[0])
         described = ", ".join(
-            f"{order}{seasonal} {w:.0%}"
-            for w, (order, seasonal) in sorted(
-                ((w, (e.model.order_, e.model.seasonal_order_)) for w, e in members), reverse=True
-            )
+            f"{e.model.order_}{e.model.seasonal_order_} {w:.0%}" for w, e in heaviest
         )
         notes.append(f"effects averaged over SARIMA orders weighted by AIC: {described}")
         return _Paths(reference, counterfactual)
@@ -521,7 +519,8 @@ class CounterfactualEngine:
 
     @cached_property
     def order_engines(self) -> tuple[tuple[float, CounterfactualEngine], ...]:
-        """(AIC weight, engine) per candidate order of a SARIMAX model; ``((1.0, self),)`` else.
+        """(AIC weight, engine) per candidate order of a SARIMAX model, in the model's order of
+        candidates; ``((1.0, self),)`` for one order or another family.
 
         The orders' AICs are close on these series (the chosen one had a median weight of 0.41
         in ``experiments/counterfactual``), and their effect estimates differ: an interval from
@@ -533,21 +532,20 @@ class CounterfactualEngine:
         if not aic:
             return ((1.0, self),)
         best = min(aic.values())
-        weights = {o: np.exp(-(a - best) / 2) for o, a in aic.items() if np.isfinite(a)}
-        total = sum(weights.values())
-        weights = {o: w / total for o, w in weights.items() if w / total >= MIN_ORDER_WEIGHT}
-        if len(weights) < 2:
+        raw = {o: np.exp(-(a - best) / 2) for o, a in aic.items() if np.isfinite(a)}
+        kept = {o: w for o, w in raw.items() if w >= MIN_ORDER_WEIGHT * sum(raw.values())}
+        if len(kept) < 2:
             return ((1.0, self),)
         chosen = (self.model.order_, self.model.seasonal_order_)
+        total = sum(kept.values())
         members = []
-        for order, weight in weights.items():
-            if order == chosen:
-                members.append((weight, self))
-                continue
-            params = {**self.model.get_params(), "orders": (order,)}
-            members.append((weight, self._sibling(type(self.model)(**params).fit(self.y, self.X))))
-        total = sum(w for w, _ in members)
-        return tuple((w / total, engine) for w, engine in members)
+        for order, weight in kept.items():
+            engine = self
+            if order != chosen:
+                params = {**self.model.get_params(), "orders": (order,)}
+                engine = self._sibling(type(self.model)(**params).fit(self.y, self.X))
+            members.append((weight / total, engine))
+        return tuple(members)
 
     def _regressor(self, change: _Change, rows: np.ndarray, notes: list[str]) -> _Paths:
         delta, added = change.delta, change.added

@@ -58,11 +58,11 @@ def pooled_choices(series_frames: dict[str, dict[str, pd.DataFrame]], cutoffs) -
     choices = {}
     for cutoff in cutoffs:
         skill = {}
-        for frames in series_frames.values():
+        for key, frames in series_frames.items():
             base = observed_by(frames[BENCH], cutoff)
             if base.empty:
                 continue
-            skill[len(skill)] = {
+            skill[key] = {
                 label: rel_mae(observed_by(frame, cutoff), base) for label, frame in frames.items()
             }
         choices[cutoff] = choose_pooled(skill) if skill else BENCH
