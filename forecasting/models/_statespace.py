@@ -177,7 +177,7 @@ class StateSpaceForecaster(Forecaster):
     ) -> tuple[Profile, ProfileFit]:
         """Refit until each fractional column is read at its own estimated effect.
 
-        ``log1p(1 + theta v) / log1p(1 + theta)`` depends on the effect ``theta`` it describes,
+        ``log1p(theta v) / log1p(theta)`` depends on the effect ``theta`` it describes,
         so the fit alternates: read the columns at the current ``theta``, refit, take the new
         ``theta = expm1(beta)``, until ``beta`` moves by less than ``SHAPE_TOL``.
         """
