@@ -20,10 +20,13 @@ NO_EVENTS = "_no_events"
 BENCH = "seasonal_naive"
 
 
-def candidate_specs(project: dict) -> list[tuple[str, str, dict, bool]]:
-    """(label, family, params, with regressors) for every candidate of the config."""
-    specs = [(c["name"], c["name"], c.get("params", {}), True) for c in project["candidates"]]
-    specs += [(name + NO_EVENTS, name, {}, False) for name in project["without_regressors"]]
+def candidate_specs(project: dict) -> list[tuple[str, str, dict]]:
+    """(label, family, params) for every candidate of the config."""
+    specs = [(c["name"], c["name"], c.get("params", {})) for c in project["candidates"]]
+    specs += [
+        (name + NO_EVENTS, name, {"use_regressors": False})
+        for name in project["without_regressors"]
+    ]
     return specs
 
 
@@ -33,12 +36,12 @@ def series_backtests(args: tuple) -> dict[str, pd.DataFrame | str]:
     # Convergence notes from hundreds of refits say nothing the scores do not.
     warnings.simplefilter("ignore", EncountersWarning)
     out: dict[str, pd.DataFrame | str] = {}
-    for label, family, params, with_x in specs:
+    for label, family, params in specs:
         try:
             out[label] = backtest(
                 lambda f=family, p=params: make_model(f, **p),
                 task.y,
-                task.X if with_x else None,
+                task.X,
                 origins,
                 h,
                 level,

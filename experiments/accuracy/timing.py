@@ -44,12 +44,12 @@ def project_seconds(task, specs, cutoff: pd.Timestamp, h: int, level: list[int])
     """Seconds per candidate for one fit and forecast of the series up to ``cutoff``."""
     y, X = task.y.loc[:cutoff], task.X.loc[:cutoff] if task.X is not None else None
     out = {}
-    for label, family, params, with_x in specs:
-        x = X if with_x else None
+    for label, family, params in specs:
 
-        def run(f=family, p=params, x=x):
-            model = make_model(f, **p).fit(y, x)
-            future = carry_forward(x, h) if x is not None and len(x.columns) else None
+        def run(f=family, p=params):
+            model = make_model(f, **p)
+            model.fit(y, X if model.supports_regressors else None)
+            future = carry_forward(X[model.regressors_], h) if model.regressors_ else None
             model.predict(h, future, level)
 
         out[f"project:{label}"] = _seconds(run)

@@ -79,7 +79,7 @@ class StateSpaceForecaster(Forecaster):
         exog_: the regressor columns the final fit uses.
     """
 
-    supports_regressors = True
+    takes_regressors = True
     min_obs = 36
     min_t: float
     keep: Sequence[str]

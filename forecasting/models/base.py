@@ -160,10 +160,19 @@ class Forecaster:
         dropped_regressors_: the learned regressors the model does not use, with the reason.
     """
 
-    #: Whether the family uses regressor columns; families that do not warn and ignore them.
-    supports_regressors: ClassVar[bool] = False
+    #: Whether the family can use regressor columns; families that cannot warn and ignore them.
+    takes_regressors: ClassVar[bool] = False
+    #: A hyperparameter of the families that take regressors: ``False`` fits one without them,
+    #: so a backtest can decide whether a series gets them. (A class default as well, so that
+    #: models pickled before it existed read as using their regressors.)
+    use_regressors: bool = True
     #: The shortest training series the family accepts, in months.
     min_obs: ClassVar[int] = 2
+
+    @property
+    def supports_regressors(self) -> bool:
+        """Whether this model uses regressor columns: its family can, and it was not told not to."""
+        return self.takes_regressors and self.use_regressors
 
     def get_params(self) -> dict[str, Any]:
         """The hyperparameters given at construction, by name."""
@@ -200,15 +209,18 @@ class Forecaster:
         """
         # A failed refit must not leave the previous fit looking valid.
         self.__dict__.pop("cutoff_", None)
+        if not isinstance(self.use_regressors, bool):
+            raise ValueError(f"use_regressors must be true or false; got {self.use_regressors!r}")
         self._check_params()
         y = self._check_y(y)
         X = self._check_X(X, y.index)
         if len(X.columns) and not self.supports_regressors:
-            warnings.warn(
-                f"{type(self).__name__} takes no regressors; ignoring {list(X.columns)}",
-                EncountersWarning,
-                stacklevel=2,
-            )
+            if not self.takes_regressors:
+                warnings.warn(
+                    f"{type(self).__name__} takes no regressors; ignoring {list(X.columns)}",
+                    EncountersWarning,
+                    stacklevel=2,
+                )
             X = X.iloc[:, :0]
         self.regressors_ = list(X.columns)
         self.dropped_regressors_: dict[str, str] = {}
@@ -276,8 +288,9 @@ class Forecaster:
             NotImplementedError: the family takes no regressors or cannot attribute change to one.
         """
         if not self.supports_regressors:
+            why = "was built with use_regressors=False" if self.takes_regressors else "takes none"
             raise NotImplementedError(
-                f"{type(self).__name__} takes no regressors, so it has no effects to report"
+                f"{type(self).__name__} {why}, so it has no regressor effects to report"
             )
         self._check_fitted()
         levels = check_level(level)

@@ -30,7 +30,7 @@ class Ensemble(Forecaster):
         weights_: the normalised weights, shape (n_members,).
     """
 
-    supports_regressors = True
+    takes_regressors = True
 
     def __init__(
         self, members: Sequence[Forecaster | str] = (), weights: Sequence[float] | None = None

@@ -55,12 +55,13 @@ class Prophet(Forecaster):
         regressor_prior_scale: scale of the normal prior on each regressor coefficient.
         uncertainty_samples: predictive samples drawn for the intervals.
         random_state: seed for the predictive samples (``None``: numpy's global state).
+        use_regressors: ``False`` fits the family without the intervention regressors.
 
     Attributes set by :meth:`fit` (besides the base ones):
         model_: the fitted ``prophet.Prophet``.
     """
 
-    supports_regressors = True
+    takes_regressors = True
     min_obs = 24
 
     def __init__(
@@ -70,12 +71,14 @@ class Prophet(Forecaster):
         regressor_prior_scale: float = 10.0,
         uncertainty_samples: int = 500,
         random_state: int | None = 0,
+        use_regressors: bool = True,
     ):
         self.changepoint_prior_scale = changepoint_prior_scale
         self.seasonality_prior_scale = seasonality_prior_scale
         self.regressor_prior_scale = regressor_prior_scale
         self.uncertainty_samples = uncertainty_samples
         self.random_state = random_state
+        self.use_regressors = use_regressors
 
     def _check_params(self) -> None:
         n = self.uncertainty_samples

@@ -47,6 +47,7 @@ class SARIMAX(StateSpaceForecaster):
         min_t: a regressor whose coefficient has ``|t|`` below this is dropped, weakest first,
             and the model refitted; ``0`` keeps every non-constant regressor.
         keep: regressor columns never dropped, whatever their ``|t|``.
+        use_regressors: ``False`` fits the family without the intervention regressors.
 
     Attributes set by :meth:`fit` (besides the base ones):
         order_, seasonal_order_: the chosen orders.
@@ -64,10 +65,12 @@ class SARIMAX(StateSpaceForecaster):
         orders: tuple[tuple[Order, SeasonalOrder], ...] = DEFAULT_ORDERS,
         min_t: float = 1.0,
         keep: tuple[str, ...] = (),
+        use_regressors: bool = True,
     ):
         self.orders = orders
         self.min_t = min_t
         self.keep = keep
+        self.use_regressors = use_regressors
 
     def _check_params(self) -> None:
         super()._check_params()

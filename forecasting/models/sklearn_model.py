@@ -94,20 +94,28 @@ class SklearnForecaster(Forecaster):
             :func:`default_estimator`.
         n_paths: simulated paths behind the mean and intervals of :meth:`predict`.
         random_state: seed for the simulated paths of :meth:`predict`.
+        use_regressors: ``False`` fits the family without the intervention regressors.
 
     Attributes set by :meth:`fit` (besides the base ones):
         estimator_: the fitted regressor.
         residuals_: out-of-fold residuals of the year-over-year target, ``log1p`` scale.
     """
 
-    supports_regressors = True
+    takes_regressors = True
     #: three years: the fifteen months of lags leave 21 training rows.
     min_obs = 36
 
-    def __init__(self, estimator: Any = None, n_paths: int = 500, random_state: int | None = 0):
+    def __init__(
+        self,
+        estimator: Any = None,
+        n_paths: int = 500,
+        random_state: int | None = 0,
+        use_regressors: bool = True,
+    ):
         self.estimator = estimator
         self.n_paths = n_paths
         self.random_state = random_state
+        self.use_regressors = use_regressors
 
     def _check_params(self) -> None:
         if self.estimator is not None and not (

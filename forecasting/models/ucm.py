@@ -29,6 +29,7 @@ class UCM(StateSpaceForecaster):
         min_t: a regressor whose coefficient has ``|t|`` below this is dropped, weakest first,
             and the model refitted; ``0`` keeps every non-constant regressor.
         keep: regressor columns never dropped, whatever their ``|t|``.
+        use_regressors: ``False`` fits the family without the intervention regressors.
 
     Attributes set by :meth:`fit` (besides the base ones):
         results_: the statsmodels results of the final fit.
@@ -43,12 +44,14 @@ class UCM(StateSpaceForecaster):
         season_length: int = 12,
         min_t: float = 1.0,
         keep: tuple[str, ...] = (),
+        use_regressors: bool = True,
     ):
         self.trend = trend
         self.stochastic_seasonal = stochastic_seasonal
         self.season_length = season_length
         self.min_t = min_t
         self.keep = keep
+        self.use_regressors = use_regressors
 
     def _check_params(self) -> None:
         super()._check_params()

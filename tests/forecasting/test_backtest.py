@@ -16,7 +16,7 @@ from tests.forecasting.synthetic import encounter_series
 class Recorder(Forecaster):
     """Forecasts the last value and records the regressors each fit and predict received."""
 
-    supports_regressors = True
+    takes_regressors = True
     seen: list[dict] = []
 
     def _fit(self, y, X):

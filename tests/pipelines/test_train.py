@@ -112,3 +112,25 @@ def test_a_series_too_short_to_calibrate_serves_its_model_intervals(tmp_path):
     assert "coverage_80" not in result.chosen.metrics
     frame = training.bundle().forecast("southwest/cbp", 12)
     assert (frame["lo_95"] <= frame["mean"]).all() and (frame["mean"] <= frame["hi_95"]).all()
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_the_backtest_decides_whether_a_family_gets_its_regressors(tmp_path):
+    exp = Experiment.from_text(
+        "name: with-without\nmlflow_experiment: with-without\n"
+        "series: [southwest/usbp/sector=yuma]\ntrain_start: 2016-01\nensemble_top_k: 0\n"
+        "models: [{name: seasonal_naive}, {name: sarimax},\n"
+        "  {name: sarimax, alias: sarimax_no_events, params: {use_regressors: false}}]\n"
+        "backtest: {first_cutoff: 2023-05, step_months: 6, h: 12}\nlevel: [80, 95]\n",
+        "test",
+    )
+    training = train(exp, ObservationStore(tmp_path), workers=1)
+    (result,) = training.results
+    by_label = {c.spec.label: c for c in result.candidates}
+    with_x, without = by_label["sarimax"], by_label["sarimax_no_events"]
+    assert with_x.model.regressors_ and without.model.regressors_ == []
+    assert without.effects is None and with_x.effects is not None
+    assert with_x.metrics["rel_mae"] != without.metrics["rel_mae"]
+    assert result.chosen.metrics["rel_mae"] == min(
+        c.metrics["rel_mae"] for c in result.candidates
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,7 +128,7 @@ def test_extra_regressor_warns(fitted, X_future):
 
 def test_effects(fitted):
     if not fitted.supports_regressors:
-        with pytest.raises(NotImplementedError, match="takes no regressors"):
+        with pytest.raises(NotImplementedError, match="takes none, so it has no regressor"):
             fitted.effects()
         return
     try:
@@ -172,3 +174,31 @@ def test_bad_series_is_rejected(data):
         build("sarimax").fit(y, pd.DataFrame({"step": 0.0}, index=y.index[1:]))
     with pytest.raises(DataError, match="needs at least 36 monthly observations; got 20"):
         build("ets").fit(y.iloc[:20])
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, cls in MODELS.items() if "use_regressors" in cls().get_params())
+)
+def test_a_family_built_without_regressors_ignores_them_quietly(name, data, X_future):
+    y, X = data
+    model = make_model(name, use_regressors=False)
+    assert model.takes_regressors and not model.supports_regressors
+    assert model.clone().get_params()["use_regressors"] is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EncountersWarning)
+        model.fit(y, X)
+    assert model.regressors_ == []
+    alone = make_model(name).fit(y)
+    pd.testing.assert_frame_equal(model.predict(H), alone.predict(H))
+    with pytest.raises(NotImplementedError, match="built with use_regressors=False"):
+        model.effects()
+    with pytest.raises(ValueError, match="use_regressors must be true or false; got 'no'"):
+        make_model(name, use_regressors="no").fit(y, X)
+
+
+def test_only_families_that_take_regressors_can_be_built_without():
+    takers = {n for n, cls in MODELS.items() if cls.takes_regressors}
+    built = {n for n, cls in MODELS.items() if "use_regressors" in cls().get_params()}
+    # The ensemble passes regressors to the members that use them and has no switch of its own.
+    assert built == takers - {"ensemble"}
+    assert built == {"sarimax", "ucm", "prophet", "sklearn"}
