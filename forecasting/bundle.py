@@ -80,6 +80,15 @@ class SeriesModel:
     fallback: str | None = None
     effect_models: dict[str, Forecaster] = field(default_factory=dict)
 
+    def regressions(self) -> dict[str, Forecaster]:
+        """The fitted regressions on interventions by family, best first: the chosen model when
+        it is one (a SARIMAX or UCM fitted with its regressors), then :attr:`effect_models`."""
+        chosen = self.model_name in EFFECT_FAMILIES and self.model.regressors_
+        models = {self.model_name: self.model} if chosen else {}
+        for family, model in getattr(self, "effect_models", {}).items():
+            models.setdefault(family, model)
+        return models
+
 
 class Bundle:
     """Every served series' model, the catalog they were trained with, and the training's facts.
@@ -142,9 +151,7 @@ class Bundle:
         Raises:
             NotImplementedError: the training fitted no such model for the series.
         """
-        entry = self.series_model(key)
-        models = {entry.model_name: entry.model} if entry.model_name in EFFECT_FAMILIES else {}
-        models.update(entry.effect_models)
+        models = self.series_model(key).regressions()
         if family is not None:
             models = {k: v for k, v in models.items() if k == family}
         if not models:

@@ -297,9 +297,7 @@ class Served:
 
     def effect_families(self, key: str) -> list[str]:
         """The regression families (sarimax, ucm) the bundle holds for the series."""
-        entry = self.entry(key)
-        families = [entry.model_name] if entry.model_name in ("sarimax", "ucm") else []
-        return families + [f for f in getattr(entry, "effect_models", {}) if f not in families]
+        return list(self.entry(key).regressions())
 
     def series_summary(self, key: str) -> dict:
         entry = self.entry(key)

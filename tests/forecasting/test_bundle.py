@@ -12,7 +12,7 @@ from forecasting.data import ObservationStore
 from forecasting.errors import UnknownSeriesError
 from forecasting.frame import series_history
 from forecasting.interventions import Scenario, design_matrix, load_catalog
-from forecasting.models import SARIMAX, Naive
+from forecasting.models import SARIMAX, UCM, Naive
 
 KEY = "southwest/usbp"
 REMOVE = {"remove": [{"event": "mx_enforcement_2023_12", "start": "2025-09"}]}
@@ -75,3 +75,16 @@ def test_pyfunc_serves_plain_and_scenario_rows(bundle):
     assert list(out.columns) == ["series", "ds", "mean", "lo_80", "hi_80"]
     assert len(out) == 6 and out["ds"].iloc[0] == "2025-09-01"
     assert (out["mean"].iloc[3:].to_numpy() > out["mean"].iloc[:3].to_numpy()).all()
+
+
+def test_a_chosen_regression_without_regressors_defers_to_one_with_them(bundle):
+    entry = bundle.series_model(KEY)
+    plain = UCM(use_regressors=False).fit(entry.y, entry.X)
+    chosen_plain = SeriesModel(
+        KEY, "ucm", plain, None, entry.y, entry.X, effect_models=entry.effect_models
+    )
+    other = Bundle({KEY: chosen_plain}, bundle.catalog, [80, 95], 24)
+    assert other.effect_model(KEY) is entry.effect_models["sarimax"]
+    assert list(chosen_plain.regressions()) == ["sarimax"]
+    with pytest.raises(NotImplementedError, match="no ucm model was trained"):
+        other.effect_model(KEY, "ucm")

@@ -131,6 +131,4 @@ def test_the_backtest_decides_whether_a_family_gets_its_regressors(tmp_path):
     assert with_x.model.regressors_ and without.model.regressors_ == []
     assert without.effects is None and with_x.effects is not None
     assert with_x.metrics["rel_mae"] != without.metrics["rel_mae"]
-    assert result.chosen.metrics["rel_mae"] == min(
-        c.metrics["rel_mae"] for c in result.candidates
-    )
+    assert result.chosen.metrics["rel_mae"] == min(c.metrics["rel_mae"] for c in result.candidates)
