@@ -42,6 +42,11 @@ from forecasting.models.base import (
 SHIFT = "shift"
 ONSET = "onset"
 AIC = "aic"
+CLOSEST = "closest_regressor"
+APART = "months_apart"
+#: Fewer months than this in which the moved event differs (by at least half) from another
+#: regressor of the fit, and the data cannot tell the two effects apart.
+MIN_MONTHS_APART = 2
 #: How far ``obs_intercept`` may be from ``X beta`` and still count as the regression.
 _INTERCEPT_TOL = 1e-6
 
@@ -313,8 +318,11 @@ def onset_sensitivity(
     Returns:
         One row per shift (index ``shift``): ``onset`` (the first moved start, ``YYYY-MM-DD``),
         ``effect`` (percent change of the series while the regressor is 1), ``lo_<l>``,
-        ``hi_<l>``, ``status`` (``kept`` or why the model dropped the regressor) and ``aic``
-        (lower fits better; NaN for families without one).
+        ``hi_<l>``, ``status`` (``kept`` or why the model dropped the regressor), ``aic``
+        (lower fits better; NaN for families without one), and ``closest_regressor`` /
+        ``months_apart``: the other regressor of the fit whose values differ from the moved
+        one's (by at least half) in the fewest months, and how many (``None`` / NaN when the fit
+        has no other). Moved onto another event's dates, an effect is not identified.
 
     Raises:
         ScenarioError: unknown id, or the event is not a regressor of the series.
@@ -343,5 +351,140 @@ def onset_sensitivity(
             row[hi_col(lv)] = effect[hi_col(lv)]
         row[STATUS] = effect[STATUS]
         row[AIC] = float(results.aic) if results is not None else np.nan
+        others = [
+            c for c in model.regressors_ if c != regressor and c not in model.dropped_regressors_
+        ]
+        apart = (X[others].sub(X[regressor], axis=0).abs() >= 0.5).sum()
+        row[CLOSEST] = apart.idxmin() if len(apart) else None
+        row[APART] = float(apart.min()) if len(apart) else np.nan
         rows.append(row)
     return pd.DataFrame(rows).set_index(SHIFT)
+
+
+#: The shifts an onset report tries by default, in months.
+DEFAULT_SHIFTS = (-2, -1, 0, 1, 2)
+#: The largest shift accepted, in months: beyond a year the "onset" is another event.
+MAX_SHIFT = 12
+
+
+def onset_report(
+    model: Forecaster,
+    y: pd.Series,
+    catalog: Catalog,
+    series_key: str,
+    event: str,
+    shifts: Iterable[int] = DEFAULT_SHIFTS,
+    level: Sequence[int] = DEFAULT_LEVEL,
+) -> dict:
+    """:func:`onset_sensitivity` for a fitted model, with a plain-language summary.
+
+    Every refit is ``model``'s family with its hyperparameters, keeping the event's regressor
+    whatever its ``|t|`` (so each shift has an effect to compare) and, for a SARIMAX, the order
+    ``model`` chose (so the AICs compare the onsets, not the orders).
+
+    Args:
+        model: a fitted model that reports effects and takes ``keep`` (SARIMAX, UCM).
+        y, catalog, series_key, event, level: as for :func:`onset_sensitivity`.
+        shifts: whole months, each within ``±MAX_SHIFT``; 0 is added when missing.
+
+    Returns:
+        ``series``, ``event``, ``regressor``, ``level``, ``rows`` (one per shift, ascending:
+        ``shift``, ``onset``, ``effect``, ``lo_<l>``, ``hi_<l>``, ``status``, ``aic``; a value the
+        fit could not give is ``None``) and ``summary``.
+
+    Raises:
+        ScenarioError: unknown event, not in the series' scope, or a shift out of range.
+        NotImplementedError: the model's family cannot keep a regressor.
+    """
+    shifts = sorted({0, *(_check_shift(s) for s in shifts)})
+    levels = check_level(level)
+    regressor = catalog.resolve(event)
+    params = model.get_params()
+    if "keep" not in params:
+        raise NotImplementedError(
+            f"{type(model).__name__} cannot keep a regressor through refits; onset sensitivity "
+            "needs a SARIMAX or UCM"
+        )
+    params["keep"] = (regressor,)
+    if "orders" in params and hasattr(model, "order_"):
+        params["orders"] = ((model.order_, model.seasonal_order_),)
+    table = onset_sensitivity(
+        lambda: type(model)(**params), y, catalog, series_key, event, shifts, levels
+    )
+    rows = []
+    for shift, row in table.iterrows():
+        out = {SHIFT: int(shift), **{k: _plain(v) for k, v in row.items()}}
+        if out[APART] is not None:
+            out[APART] = int(out[APART])
+        rows.append(out)
+    return {
+        "series": series_key,
+        "event": event,
+        "regressor": regressor,
+        "level": levels,
+        "rows": rows,
+        "summary": _onset_summary(table, event, series_key, max(levels)),
+    }
+
+
+def _check_shift(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ScenarioError(f"a shift is a whole number of months; got {value!r}")
+    if abs(int(value)) > MAX_SHIFT:
+        raise ScenarioError(f"shifts must lie within ±{MAX_SHIFT} months; got {value}")
+    return int(value)
+
+
+def _plain(value: object) -> object:
+    """A table value as JSON has it: NaN is ``None``, numpy scalars are Python's."""
+    if isinstance(value, float | np.floating):
+        return None if not np.isfinite(value) else float(value)
+    return value
+
+
+def _onset_summary(table: pd.DataFrame, event: str, key: str, level: int) -> str:
+    at = table.loc[0]
+    text = (
+        f"At the catalog's dates ({at[ONSET]}) {event} changed {key} by {at[EFFECT]:+.1f}% "
+        f"({level}% interval {at[lo_col(level)]:+.1f}% to {at[hi_col(level)]:+.1f}%)."
+    )
+    tangled = table[table[APART] < MIN_MONTHS_APART]
+    if 0 in tangled.index:
+        text += (
+            f" At those dates it differs from {tangled.loc[0, CLOSEST]} in "
+            f"{int(tangled.loc[0, APART])} month(s) only, so the data cannot tell the two "
+            "effects apart."
+        )
+    moved = tangled.drop(index=0, errors="ignore")
+    if len(moved):
+        shifts = ", ".join(f"{s:+d}" for s in moved.index)
+        names = ", ".join(sorted(set(moved[CLOSEST])))
+        text += (
+            f" Moved by {shifts} months it coincides with {names} (under {MIN_MONTHS_APART} "
+            "months apart), and those estimates are left out of the range that follows."
+        )
+    effects = table[EFFECT].drop(index=moved.index).dropna()
+    if len(table) > 1 and len(effects):
+        text += (
+            f" Moving its dates by {table.index.min():+d} to {table.index.max():+d} months, the "
+            f"estimate ranges from {effects.min():+.1f}% to {effects.max():+.1f}%."
+        )
+    aic = table[AIC].dropna()
+    if len(aic) > 1 and 0 in aic.index:
+        ranked = aic.sort_values()
+        best, runner = int(ranked.index[0]), int(ranked.index[1])
+        if best == 0:
+            gap = ranked.iloc[1] - ranked.iloc[0]
+            text += (
+                f" The catalog's dates fit the data best; next is a shift of {runner:+d} months, "
+                f"AIC {gap:+.1f}."
+            )
+        else:
+            gap = ranked.iloc[0] - aic.loc[0]
+            text += (
+                f" The data fit best with a shift of {best:+d} months (onset "
+                f"{table.loc[best, ONSET]}), AIC {gap:+.1f} against the catalog's dates."
+            )
+        if abs(gap) < 2:
+            text += " An AIC difference under 2 does not single out an onset."
+    return text

@@ -16,7 +16,7 @@ from forecasting.frame import DS, UNIQUE_ID, Y
 from forecasting.home import encounters_home
 from pipelines import ingest as ingest_mod
 from pipelines.config import DEFAULT_EXPERIMENT, DEFAULT_MARGIN, Experiment
-from pipelines.counterfactual_cmd import counterfactual, decompose
+from pipelines.counterfactual_cmd import counterfactual, decompose, sensitivity
 from pipelines.executors import EXECUTORS
 from pipelines.interventions_cmd import interventions
 from pipelines.serve_cmd import run_server, serve
@@ -85,6 +85,7 @@ def main(verbose: bool) -> None:
 main.add_command(interventions)
 main.add_command(counterfactual)
 main.add_command(decompose)
+main.add_command(sensitivity)
 main.add_command(serve)
 
 

@@ -1,4 +1,4 @@
-"""``encounters counterfactual`` and ``encounters decompose``: what-if questions on one series.
+"""``encounters counterfactual``, ``decompose`` and ``sensitivity``: what-if questions on a series.
 
 Both need a fitted model of the series. Until a trained champion bundle exists they fit one on the
 fly (:func:`_fitted_model`, :func:`_fitted_structural_model`, a few seconds per series); those two
@@ -20,6 +20,7 @@ import forecasting.counterfactual as cf
 import forecasting.decompose as dec
 from forecasting.data import ObservationStore
 from forecasting.data.store import close_keys
+from forecasting.effects import DEFAULT_SHIFTS, MAX_SHIFT, onset_report
 from forecasting.errors import UnknownSeriesError
 from forecasting.frame import DS, UNIQUE_ID, series_history
 from forecasting.home import encounters_home
@@ -257,3 +258,57 @@ def decompose(key: str, month: str, vs: str, level: list[int], as_json: bool) ->
     click.echo()
     click.echo(result.summary)
     _echo_notes(result.notes)
+
+
+@click.command("sensitivity")
+@click.argument("key")
+@click.option("--event", required=True, help="An event (or group) id in the series' scope.")
+@click.option(
+    "--shift",
+    "shifts",
+    type=click.IntRange(-MAX_SHIFT, MAX_SHIFT),
+    multiple=True,
+    default=DEFAULT_SHIFTS,
+    show_default=True,
+    help="Months to move the event's dates by; repeat for several (0 is always included).",
+)
+@LEVEL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def sensitivity(
+    key: str, event: str, shifts: tuple[int, ...], level: list[int], as_json: bool
+) -> None:
+    """How an event's estimated effect moves when its start (and end) move by whole months.
+
+    Catalog dates are uncertain by weeks; each shift refits the series' regression with the
+    event moved and reports its effect (percent change while in force), interval and AIC.
+
+    --json prints an object with series, event, regressor, level, rows (each: shift, onset,
+    effect, lo_<L>, hi_<L>, status, aic, closest_regressor, months_apart) and summary.
+    """
+    try:
+        fitted = _fitted_model(key)
+        report = onset_report(fitted.model, fitted.y, fitted.catalog, key, event, shifts, level)
+    except (ValueError, UnknownSeriesError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    top = max(report["level"])
+    rows = [("shift", "onset", "effect %", f"{top}%", "AIC", "nearest regressor (months apart)")]
+    for row in report["rows"]:
+        effect = row["effect"]
+        rows.append(
+            (
+                f"{row['shift']:+d}",
+                row["onset"],
+                "dropped" if effect is None else f"{effect:+.1f}",
+                "" if effect is None else f"{row[f'lo_{top}']:+.1f} to {row[f'hi_{top}']:+.1f}",
+                "" if row["aic"] is None else f"{row['aic']:.1f}",
+                f"{row['closest_regressor']} ({row['months_apart']})"
+                if row["closest_regressor"]
+                else "",
+            )
+        )
+    click.echo(_align(rows))
+    click.echo()
+    click.echo(report["summary"])

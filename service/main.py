@@ -37,6 +37,7 @@ from service.routes import (
     metrics,
     models,
     page,
+    sensitivity,
     series,
 )
 from service.settings import Settings, get_settings
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The forecast router first: routes are matched in order, and it carries the load.
     templates: dict[int, str] = {}
-    for module in (forecast, counterfactual, series, interventions, models, decompose):
+    for module in (forecast, counterfactual, series, interventions, models, decompose, sensitivity):
         app.include_router(module.router, prefix=V1, dependencies=[Depends(require_api_key)])
         templates.update({id(r): V1 + r.path for r in module.router.routes})
     app.include_router(health.router)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forecasting.effects import DEFAULT_SHIFTS, MAX_SHIFT
 from forecasting.interventions import Scenario
 
 SeriesKey = Annotated[
@@ -289,6 +290,54 @@ class CounterfactualResponse(_Out):
     totals: dict[str, float | None]
     summary: str
     notes: list[str]
+
+
+Shift = Annotated[
+    int,
+    Field(ge=-MAX_SHIFT, le=MAX_SHIFT, description="Months to move the event's dates by."),
+]
+
+
+class SensitivityRequest(_In):
+    series: SeriesKey
+    event: str = Field(
+        min_length=1,
+        max_length=200,
+        description="An event or group id in the series' scope (see /v1/interventions).",
+        examples=["mx_enforcement_2023_12"],
+    )
+    shifts: list[Shift] = Field(
+        default=list(DEFAULT_SHIFTS),
+        min_length=1,
+        max_length=2 * MAX_SHIFT + 1,
+        description="Shifts to refit with, in months; 0 (the catalog's dates) is always added.",
+    )
+    level: list[Level] | None = Field(default=None, min_length=1, max_length=MAX_LEVELS)
+
+
+class SensitivityRow(_Rows):
+    shift: int
+    onset: dt.date
+    effect: float | None = Field(description="Percent change while the event is in force.")
+    status: str
+    aic: float | None
+    closest_regressor: str | None = Field(
+        description="The fit's other regressor whose values differ from the moved event's in "
+        "the fewest months."
+    )
+    months_apart: int | None = Field(
+        description="How many; under 2, the data cannot tell the two effects apart."
+    )
+
+
+class SensitivityResponse(_Out):
+    series: str
+    model_version: str
+    event: str
+    regressor: str
+    level: list[int]
+    rows: list[SensitivityRow]
+    summary: str
 
 
 class DecomposeRequest(_In):

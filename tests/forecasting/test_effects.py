@@ -10,6 +10,8 @@ import pytest
 
 from forecasting.effects import (
     AIC,
+    APART,
+    CLOSEST,
     ONSET,
     interval_names,
     onset_sensitivity,
@@ -90,7 +92,21 @@ def test_onset_sensitivity_refits_with_the_dates_moved():
     table = onset_sensitivity(factory, y, default_catalog(), USBP, GROUP, shifts=(-1, 0, 1))
     assert list(table.index) == [-1, 0, 1]
     assert list(table[ONSET]) == ["2023-11-22", "2023-12-22", "2024-01-22"]
-    assert list(table.columns) == [ONSET, EFFECT, "lo_80", "hi_80", "lo_95", "hi_95", STATUS, AIC]
+    assert list(table.columns) == [
+        ONSET,
+        EFFECT,
+        "lo_80",
+        "hi_80",
+        "lo_95",
+        "hi_95",
+        STATUS,
+        AIC,
+        CLOSEST,
+        APART,
+    ]
+    # September 2023's surge of Mexican enforcement starts three months before December's.
+    assert table.loc[-1, CLOSEST] == "mx_enforcement_2023_09"
+    assert list(table[APART]) == [2, 3, 4]
     X = design_matrix(default_catalog(), USBP, y.index[0], y.index[-1])
     at_catalog_dates = factory().fit(y, X).effects().loc[GROUP, EFFECT]
     assert table.loc[0, EFFECT] == pytest.approx(at_catalog_dates)

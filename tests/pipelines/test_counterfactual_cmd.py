@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from forecasting.interventions import ENV_CATALOG
 from pipelines import counterfactual_cmd
-from pipelines.counterfactual_cmd import FittedSeries, counterfactual, decompose
+from pipelines.counterfactual_cmd import FittedSeries, counterfactual, decompose, sensitivity
 from tests.forecasting import fitted_series
 
 REMOVE = "{remove: [{event: mx_enforcement_2023_12}]}"
@@ -170,3 +170,32 @@ def test_the_commands_fit_the_default_model_on_the_whole_history(home, monkeypat
     assert type(fitted.model).__name__ == "SARIMAX"
     assert fitted.y.index[0].year == 1999 and fitted.X.index.equals(fitted.y.index)
     assert fitted.model.cutoff_ == fitted.y.index[-1]
+
+
+def test_sensitivity_json_and_table(run):
+    result = run(sensitivity, VENEZUELA, "--event", "mx_enforcement_2023_12", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {"series", "event", "regressor", "level", "rows", "summary"}
+    assert [r["shift"] for r in data["rows"]] == [-2, -1, 0, 1, 2]
+    at_catalog = data["rows"][2]
+    assert at_catalog["onset"] == "2023-12-22" and at_catalog["status"] == "kept"
+    assert at_catalog["effect"] < 0 and data["rows"][1]["effect"] < 0
+    # Venezuela halted repatriation flights weeks later: moved a month on, the two events fall
+    # in the same months and their effects are not identified, which the summary says.
+    assert data["rows"][3]["closest_regressor"] == "ve_halts_repatriation_flights_2024"
+    assert data["rows"][3]["months_apart"] == 0
+    assert "it coincides with" in data["summary"] and "ve_halts_repatriation" in data["summary"]
+    table = run(sensitivity, VENEZUELA, "--event", "mx_enforcement_2023_12", "--shift", "1")
+    assert table.exit_code == 0, table.output
+    assert table.output.splitlines()[0].split()[:6] == [
+        "shift",
+        "onset",
+        "effect",
+        "%",
+        "95%",
+        "AIC",
+    ]
+    assert [line.split()[0] for line in table.output.splitlines()[1:3]] == ["+0", "+1"]
+    bad = run(sensitivity, VENEZUELA, "--event", "mx_visa_venezuela_2022x")
+    assert bad.exit_code == 1 and "unknown event or group id" in bad.output

@@ -362,3 +362,26 @@ def test_metrics_count_requests_by_route_across_workers(api):
     version = r'encounters_model_version\{alias="champion",model="border-encounters"\} 1'
     assert re.search(version, text)
     assert 'route="/v1/series/{key:path}",status="200"' in text
+
+
+def test_sensitivity_refits_with_the_event_moved(api):
+    request = {"series": UCM_KEY, "event": EVENT, "shifts": [1, -1], "level": [80]}
+    response = api.post("/v1/sensitivity", json=request)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == "1" and body["regressor"] == EVENT
+    rows = body["rows"]
+    assert [r["shift"] for r in rows] == [-1, 0, 1]
+    assert [r["onset"] for r in rows] == ["2023-11-22", "2023-12-22", "2024-01-22"]
+    for row in rows:
+        assert row["status"] == "kept" and row["lo_80"] < row["effect"] < row["hi_80"]
+    assert len({r["effect"] for r in rows}) == 3 and all(r["aic"] is not None for r in rows)
+    assert body["summary"].startswith("At the catalog's dates (2023-12-22)")
+    assert api.post("/v1/sensitivity", json=request).content == response.content
+    unknown = api.post("/v1/sensitivity", json={**request, "event": "no_such_event"})
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "event"]
+    assert "encounters interventions" in unknown.json()["detail"][0]["msg"]
+    naive = api.post("/v1/sensitivity", json={**request, "series": NAIVE_KEY})
+    assert naive.status_code == 422 and UCM_KEY in naive.json()["detail"][0]["msg"]
+    far = api.post("/v1/sensitivity", json={**request, "shifts": [13]})
+    assert far.status_code == 422

@@ -1,0 +1,72 @@
+"""``/v1/sensitivity``: how an event's estimated effect moves when its dates move.
+
+Each request refits the series' regression once per shift (a few seconds in all), so it takes a
+fit slot (``ENCOUNTERS_MAX_CONCURRENT_FITS``) like a ``pre_period`` counterfactual; answers are
+kept per bundle, keyed by the request.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from forecasting.effects import onset_report
+from forecasting.errors import DataError, ScenarioError
+from service.deps import RegistryDep, ServedDep
+from service.errors import RequestError
+from service.routes.forecast import JSON, check_request
+from service.schemas import SERIES_ERRORS, SensitivityRequest, SensitivityResponse
+from service.served import Served, dumps
+
+router = APIRouter(tags=["counterfactuals"])
+
+
+def _body(
+    served: Served, fit_slots: threading.BoundedSemaphore, request: SensitivityRequest, key
+) -> bytes:
+    levels = check_request(served, 1, request.level, "body")
+    entry = served.entry(request.series)
+    try:
+        model = served.bundle.effect_model(request.series)
+    except NotImplementedError as exc:
+        supported = [k for k, c in served.capability.items() if c.counterfactual]
+        raise RequestError(
+            ("body", "series"),
+            f"{exc}; series with a regression on interventions in model version "
+            f"{served.version}: {supported or 'none'}",
+        ) from exc
+    try:
+        with fit_slots:
+            report = onset_report(
+                model,
+                entry.y,
+                served.bundle.catalog,
+                request.series,
+                request.event,
+                request.shifts,
+                levels,
+            )
+    except ScenarioError as exc:
+        raise RequestError(("body", "event"), str(exc)) from exc
+    except DataError as exc:
+        raise RequestError(("body", "series"), str(exc)) from exc
+    body = dumps({"model_version": served.version, **report})
+    return served.responses.put(key, body)
+
+
+@router.post("/sensitivity", response_model=SensitivityResponse, responses=SERIES_ERRORS)
+async def sensitivity(
+    served: ServedDep, registry: RegistryDep, request: SensitivityRequest
+) -> Response:
+    """An event's estimated effect on the series with its dates moved by whole months: per
+    shift the onset, the effect (percent) with intervals, whether the fit kept it, the AIC; and a
+    summary. Catalog dates are uncertain by weeks; this shows how much the effect depends on
+    them."""
+    key = ("sensitivity.json", request.model_dump_json())
+    body = served.responses.get(key)
+    if body is None:
+        body = await run_in_threadpool(_body, served, registry.fit_slots, request, key)
+    return Response(body, media_type=JSON)
