@@ -98,16 +98,26 @@ def test_dask_local_cluster_gives_identical_forecasts(mlflow_home, tiny_experime
         )
 
 
-@pytest.mark.filterwarnings("ignore")
-def test_a_series_too_short_to_calibrate_serves_its_model_intervals(tmp_path):
+def _train_one(home, series: str, models: str, backtest: str, extra: str = ""):
+    """Train a one-series experiment without MLflow: the training and the series' result."""
     exp = Experiment.from_text(
-        "name: short\nmlflow_experiment: short\nseries: [southwest/cbp]\n"
-        "models: [{name: seasonal_naive}, {name: naive}]\nensemble_top_k: 0\n"
-        "backtest: {first_cutoff: 2018-11, step_months: 6, h: 12}\nlevel: [80, 95]\n",
+        f"name: one\nmlflow_experiment: one\nseries: [{series}]\nensemble_top_k: 0\n{extra}"
+        f"models: {models}\nbacktest: {backtest}\nlevel: [80, 95]\n",
         "test",
     )
-    training = train(exp, ObservationStore(tmp_path), workers=1)
+    training = train(exp, ObservationStore(home), workers=1)
     (result,) = training.results
+    return training, result
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_series_too_short_to_calibrate_serves_its_model_intervals(tmp_path):
+    training, result = _train_one(
+        tmp_path,
+        "southwest/cbp",
+        "[{name: seasonal_naive}, {name: naive}]",
+        "{first_cutoff: 2018-11, step_months: 6, h: 12}",
+    )
     assert len(result.cutoffs) == 2 and result.chosen.calibrator is None
     assert "coverage_80" not in result.chosen.metrics
     frame = training.bundle().forecast("southwest/cbp", 12)
@@ -116,16 +126,14 @@ def test_a_series_too_short_to_calibrate_serves_its_model_intervals(tmp_path):
 
 @pytest.mark.filterwarnings("ignore")
 def test_the_backtest_decides_whether_a_family_gets_its_regressors(tmp_path):
-    exp = Experiment.from_text(
-        "name: with-without\nmlflow_experiment: with-without\n"
-        "series: [southwest/usbp/sector=yuma]\ntrain_start: 2016-01\nensemble_top_k: 0\n"
-        "models: [{name: seasonal_naive}, {name: sarimax},\n"
-        "  {name: sarimax, alias: sarimax_no_events, params: {use_regressors: false}}]\n"
-        "backtest: {first_cutoff: 2023-05, step_months: 6, h: 12}\nlevel: [80, 95]\n",
-        "test",
+    _, result = _train_one(
+        tmp_path,
+        "southwest/usbp/sector=yuma",
+        "[{name: seasonal_naive}, {name: sarimax},"
+        " {name: sarimax, alias: sarimax_no_events, params: {use_regressors: false}}]",
+        "{first_cutoff: 2023-05, step_months: 6, h: 12}",
+        "train_start: 2016-01\n",
     )
-    training = train(exp, ObservationStore(tmp_path), workers=1)
-    (result,) = training.results
     by_label = {c.spec.label: c for c in result.candidates}
     with_x, without = by_label["sarimax"], by_label["sarimax_no_events"]
     assert with_x.model.regressors_ and without.model.regressors_ == []
