@@ -1,8 +1,8 @@
 """Choosing and combining models from their backtests.
 
 Every series gets the candidate with the best backtest skill, or a combination of the best few
-weighted by skill: combinations are the most reliable gain in forecasting practice, and on this
-data no single family wins everywhere.
+(their weighted median, weights by skill): combinations are the most reliable gain in
+forecasting practice, and on this data no single family wins everywhere.
 """
 
 from __future__ import annotations
@@ -47,19 +47,38 @@ def skill_weights(skill: Mapping[str, float], top_k: int) -> dict[str, float]:
     return {k: w / total for k, w in inverse.items()}
 
 
-def combine(frames: Sequence[pd.DataFrame], weights: Sequence[float]) -> pd.DataFrame:
-    """Weighted quantile averaging of forecast or backtest frames with the same rows.
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted median over the first axis of ``values`` (members x ...), per cell.
 
-    Means and each interval bound are averaged with the weights; the first frame's other columns
-    (``cutoff``, ``ds``, ``step``, ``y``) are kept.
+    The smallest value whose cumulative weight passes half the total; where a value's cumulative
+    weight is exactly half, the mean of it and the next (so two equal weights give the mean).
+    """
+    order = np.argsort(values, axis=0, kind="stable")
+    ranked = np.take_along_axis(values, order, axis=0)
+    w = np.asarray(weights, dtype=float)
+    cumulative = np.cumsum(w[order], axis=0) / w.sum()
+    first = np.argmax(cumulative >= 0.5 - 1e-12, axis=0)
+    at = np.take_along_axis(ranked, first[None], axis=0)[0]
+    tie = np.isclose(np.take_along_axis(cumulative, first[None], axis=0)[0], 0.5)
+    nxt = np.take_along_axis(ranked, np.minimum(first + 1, len(w) - 1)[None], axis=0)[0]
+    return np.where(tie, (at + nxt) / 2, at)
+
+
+def combine(frames: Sequence[pd.DataFrame], weights: Sequence[float]) -> pd.DataFrame:
+    """Weighted median of forecast or backtest frames with the same rows, column by column.
+
+    The mean and each interval bound is the members' weighted median. A weighted average lets one
+    member that breaks drag the combination: at the 2024-11 cutoff a Prophet fit forecast 31,284
+    for Venezuela's next month (last month: 1,090), and with under a third of the weight it made
+    the average 11,450. The median follows the majority. A bound that is below the
+    mean for every member stays below it, so the intervals stay nested. The first frame's other
+    columns (``cutoff``, ``ds``, ``step``, ``y``) are kept.
     """
     levels = frame_levels(frames[0])
     columns = forecast_columns(levels)
-    w = np.asarray(weights, dtype=float)
-    w = w / w.sum()
     stacked = np.stack([f[columns].to_numpy(dtype=float) for f in frames])
     out = frames[0].copy()
-    out[columns] = np.tensordot(w, stacked, axes=1)
+    out[columns] = weighted_median(stacked, np.asarray(weights, dtype=float))
     return out
 
 

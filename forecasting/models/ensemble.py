@@ -1,9 +1,9 @@
 """A weighted combination of forecasters, with weights fixed at construction (e.g. backtest skill).
 
-Means combine linearly. Interval bounds combine by averaging the members' quantiles with the same
-weights ("quantile averaging"): unlike a mixture it needs no samples and keeps every member's
-interval shape, and its bounds lie between the members' bounds. :meth:`Ensemble.sample_paths` is a
-true mixture: each path comes from one member, drawn with the weights.
+The mean and each interval bound are the members' weighted median
+(:func:`forecasting.selection.combine`): one member that breaks cannot drag the combination, it
+needs no samples, and its bounds lie between the members' bounds. :meth:`Ensemble.sample_paths`
+is a true mixture: each path comes from one member, drawn with the weights.
 """
 
 from __future__ import annotations

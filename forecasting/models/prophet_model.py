@@ -1,9 +1,14 @@
-"""Prophet on counts with multiplicative seasonality and interventions as extra regressors.
+"""Prophet on ``log1p`` counts, with the interventions as extra regressors.
 
-Prophet fits on the count scale: on ``log`` counts its noise term collapses and a fit of a short
-series took ~11 s instead of ~0.1 s. Seasonality and regressors are multiplicative, so a regressor's
-coefficient is a fraction of the trend. Intervals are quantiles of Prophet's predictive samples,
-so one fit serves any set of levels (Prophet's ``interval_width`` is not used).
+On ``log1p(y)`` Prophet's additive seasonality and regressors act multiplicatively on the counts
+(a regressor's effect is ``100 * (exp(coef) - 1)`` percent, as in the state-space families), and a
+trend that falls cannot take the forecast below zero. An earlier version fitted counts with
+multiplicative seasonality: after the 2023-2025 collapses its linear trend extrapolated to
+forecasts of 12,507 for Cuba (last month: 410) and 117,854 for the southwest total (6,321),
+negative values clipped to zero, and a multiplicative season flipped by a negative trend.
+Intervals are quantiles of Prophet's predictive samples, back-transformed; the mean is the
+lognormal mean from Prophet's point forecast and the samples' variance on the log scale, so it is
+a mean (Prophet's ``interval_width`` is not used).
 """
 
 from __future__ import annotations
@@ -17,9 +22,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.frame import DS, Y
-from forecasting.models.base import EFFECT, MEAN, Forecaster, hi_col, lo_col, sample_frame
-
-MULTIPLICATIVE = "multiplicative"
+from forecasting.models.base import EFFECT, MEAN, Forecaster, hi_col, lo_col
 
 
 def _import_prophet() -> Any:
@@ -47,7 +50,7 @@ def _seeded(seed: int | None) -> Iterator[None]:
 
 
 class Prophet(Forecaster):
-    """Prophet with yearly seasonality and one multiplicative regressor per intervention column.
+    """Prophet on ``log1p`` counts with yearly seasonality and one regressor per intervention.
 
     Args:
         changepoint_prior_scale: flexibility of the piecewise-linear trend.
@@ -102,23 +105,21 @@ class Prophet(Forecaster):
             yearly_seasonality=True,
             weekly_seasonality=False,
             daily_seasonality=False,
-            seasonality_mode=MULTIPLICATIVE,
             changepoint_prior_scale=self.changepoint_prior_scale,
             seasonality_prior_scale=self.seasonality_prior_scale,
             uncertainty_samples=self.uncertainty_samples,
         )
         for name in self._names_:
-            model.add_regressor(
-                name, prior_scale=self.regressor_prior_scale, standardize=False, mode=MULTIPLICATIVE
-            )
+            model.add_regressor(name, prior_scale=self.regressor_prior_scale, standardize=False)
         frame = self._frame(y.index, X)
-        frame[Y] = y.to_numpy()
+        frame[Y] = np.log1p(y.to_numpy())
         # cmdstanpy logs two INFO lines per fit to its own stream handler.
         with cmdstanpy.disable_logging():
             model.fit(frame)
         self.model_ = model
 
     def _samples(self, future: pd.DataFrame, n: int, seed: int | None) -> np.ndarray:
+        """``n`` predictive sample paths of ``log1p(y)``, shape (n, months)."""
         # predictive_samples draws `uncertainty_samples` paths; ask for n by setting it per call.
         fitted_n, self.model_.uncertainty_samples = self.model_.uncertainty_samples, n
         try:
@@ -130,9 +131,13 @@ class Prophet(Forecaster):
     def _predict(self, h: int, X_df: pd.DataFrame, level: list[int]) -> pd.DataFrame:
         future = self._frame(X_df.index, X_df)
         samples = self._samples(future, self.uncertainty_samples, self.random_state)
-        out = sample_frame(samples, level)
         with _seeded(self.random_state):
-            out[MEAN] = self.model_.predict(future)["yhat"].to_numpy()
+            mu = self.model_.predict(future)["yhat"].to_numpy()
+        out = pd.DataFrame({MEAN: np.expm1(mu + samples.var(axis=0) / 2)})
+        for lv in level:
+            tail = (100 - lv) / 200
+            out[lo_col(lv)] = np.expm1(np.quantile(samples, tail, axis=0))
+            out[hi_col(lv)] = np.expm1(np.quantile(samples, 1 - tail, axis=0))
         return out
 
     def _effects(self, level: list[int]) -> pd.DataFrame:
@@ -141,7 +146,7 @@ class Prophet(Forecaster):
 
         coefs = regressor_coefficients(self.model_).set_index("regressor")["coef"]
         out = pd.DataFrame(index=pd.Index(list(self._names_.values())))
-        out[EFFECT] = 100 * coefs.reindex(list(self._names_)).to_numpy()
+        out[EFFECT] = 100 * np.expm1(coefs.reindex(list(self._names_)).to_numpy())
         for lv in level:
             out[lo_col(lv)] = np.nan
             out[hi_col(lv)] = np.nan
@@ -152,4 +157,4 @@ class Prophet(Forecaster):
     ) -> np.ndarray:
         # A MAP fit has no coefficient uncertainty: paths vary by trend changes and noise only.
         seed = int(rng.integers(2**32 - 1))
-        return self._samples(self._frame(X_df.index, X_df), n, seed)
+        return np.expm1(self._samples(self._frame(X_df.index, X_df), n, seed))

@@ -8,6 +8,7 @@ import pytest
 
 from forecasting.models import SARIMAX, Ensemble, Naive, SeasonalNaive
 from forecasting.models.base import check_level, future_index, lognormal_frame
+from forecasting.selection import weighted_median
 from tests.forecasting.synthetic import encounter_series
 
 
@@ -51,8 +52,17 @@ def test_a_failed_refit_leaves_the_model_unfitted():
     assert not hasattr(model, "cutoff_")
 
 
-def test_ensemble_weights_means_and_quantiles():
+def test_ensemble_takes_the_weighted_median_of_means_and_quantiles():
     y, _ = encounter_series(n=48)
     naive, seasonal = Naive().fit(y).predict(6), SeasonalNaive().fit(y).predict(6)
-    combined = Ensemble(members=[Naive(), "seasonal_naive"], weights=[1, 3]).fit(y).predict(6)
-    pd.testing.assert_frame_equal(combined, 0.25 * naive + 0.75 * seasonal)
+    # A member outweighing the others together decides; two equal weights give the average.
+    heavy = Ensemble(members=[Naive(), "seasonal_naive"], weights=[1, 3]).fit(y).predict(6)
+    pd.testing.assert_frame_equal(heavy, seasonal)
+    even = Ensemble(members=[Naive(), "seasonal_naive"]).fit(y).predict(6)
+    pd.testing.assert_frame_equal(even, (naive + seasonal) / 2)
+
+
+def test_a_member_that_breaks_cannot_drag_the_combination():
+    values = np.array([[1090.0, 5.0], [1099.0, 7.0], [31284.0, 6.0]])
+    np.testing.assert_allclose(weighted_median(values, np.array([0.39, 0.31, 0.30])), [1099, 6])
+    np.testing.assert_allclose(weighted_median(values, np.array([0.1, 0.1, 0.8])), [31284, 6])
