@@ -148,6 +148,8 @@ def _candidate_artifacts(
     X_df = future_regressors(training.catalog, result.key, cand.model, exp.backtest.h)
     frame = cand.model.predict(exp.backtest.h, X_df, exp.level)
     frame = cand.calibrator.transform(frame) if cand.calibrator else frame
+    # The numbers behind the fan chart, so candidates' forecasts compare in the UI and in code.
+    _write(folder, "forecast.csv", frame.rename_axis("ds").reset_index().to_csv(index=False))
     events = [
         (pd.Timestamp(e.start).to_period("M").to_timestamp(), e.regressor)
         for e in training.catalog.in_scope(result.key)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -66,7 +67,16 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
     for metric in ("mase_h1", "mase_h12", "mase", "smape", "rel_mae", "coverage_80", "coverage_95"):
         assert metric in ets.data.metrics
     files = {a.path for a in client.list_artifacts(ets.info.run_id)}
-    assert {"fan_chart.png", "error_by_horizon.png", "backtest.csv", "by_horizon.csv"} <= files
+    assert {
+        "fan_chart.png",
+        "error_by_horizon.png",
+        "backtest.csv",
+        "by_horizon.csv",
+        "forecast.csv",
+    } <= files
+    forecast = pd.read_csv(client.download_artifacts(ets.info.run_id, "forecast.csv", str(home)))
+    assert list(forecast.columns) == ["ds", "mean", "lo_80", "hi_80", "lo_95", "hi_95"]
+    assert len(forecast) == 12 and (forecast["lo_95"] <= forecast["mean"]).all()
 
     version = client.get_model_version_by_alias("border-encounters", CHAMPION)
     assert version.version == logged.model_version
