@@ -17,12 +17,13 @@ from pathlib import Path
 import mlflow.pyfunc
 import pandas as pd
 
+from forecasting.backtest import carry_forward
 from forecasting.calibration import Calibrator
 from forecasting.counterfactual import COUNTERFACTUAL, CounterfactualEngine
 from forecasting.data.store import close_keys
 from forecasting.errors import UnknownSeriesError
 from forecasting.frame import DS, SERIES
-from forecasting.interventions import Catalog, Scenario, design_matrix
+from forecasting.interventions import Catalog, Scenario
 from forecasting.models.base import (
     MEAN,
     Forecaster,
@@ -42,12 +43,25 @@ SCENARIO = "scenario"
 EFFECT_FAMILIES = ("sarimax", "ucm")
 
 
-def future_regressors(catalog: Catalog, key: str, model: Forecaster, h: int) -> pd.DataFrame:
-    """A fitted model's regressors over the ``h`` months after its cutoff, as the catalog dates
-    them (known ends included): the ``X_df`` a served forecast uses."""
-    months = future_index(model.cutoff_, h)
-    X = design_matrix(catalog, key, months[0], months[-1])
-    return X.reindex(columns=model.regressors_, fill_value=0.0).set_axis(months)
+def future_regressors(model: Forecaster, X: pd.DataFrame | None, h: int) -> pd.DataFrame:
+    """A fitted model's regressors over the ``h`` months after its cutoff: the ``X_df`` a served
+    forecast uses.
+
+    Each holds its value at the cutoff (:func:`forecasting.backtest.carry_forward`), the rule the
+    backtest measured accuracy and calibrated intervals under. An end the catalog knows of is a
+    scenario question (``remove`` from a month), not part of the forecast: applied to the
+    forecast, the end of the Circumvention of Lawful Pathways rule in May 2025 lifted a
+    coefficient confounded with Mexico's enforcement and forecast 59,390 Colombians for the
+    series' twelfth month (last month: 2,540; 4,267 with the rule held).
+
+    Args:
+        model: the fitted model.
+        X: the design matrix it was fitted on (its last row is the cutoff), or ``None``.
+        h: months ahead.
+    """
+    if X is None or not model.regressors_:
+        return pd.DataFrame(index=future_index(model.cutoff_, h))
+    return carry_forward(X.loc[: model.cutoff_, model.regressors_], h)
 
 
 @dataclass
@@ -203,8 +217,9 @@ class Bundle:
         return levels
 
     def future_X(self, key: str, h: int) -> pd.DataFrame:
-        """Regressor values for the ``h`` months after the cutoff, from the catalog's dates."""
-        return future_regressors(self.catalog, key, self.series_model(key).model, h)
+        """Regressor values for the ``h`` months after the cutoff: :func:`future_regressors`."""
+        entry = self.series_model(key)
+        return future_regressors(entry.model, entry.X, h)
 
     def forecast(self, key: str, h: int, level: Sequence[int] | None = None) -> pd.DataFrame:
         """Calibrated forecast of one series.

@@ -145,7 +145,7 @@ def _candidate_artifacts(
     _write(folder, "by_horizon.csv", cand.by_step.to_csv())
     if cand.effects is not None:
         _write(folder, "effects.csv", cand.effects.to_csv())
-    X_df = future_regressors(training.catalog, result.key, cand.model, exp.backtest.h)
+    X_df = future_regressors(cand.model, result.X, exp.backtest.h)
     frame = cand.model.predict(exp.backtest.h, X_df, exp.level)
     frame = cand.calibrator.transform(frame) if cand.calibrator else frame
     # The numbers behind the fan chart, so candidates' forecasts compare in the UI and in code.

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from forecasting.bundle import Bundle, BundleModel, SeriesModel
+from forecasting.bundle import Bundle, BundleModel, SeriesModel, future_regressors
 from forecasting.data import ObservationStore
 from forecasting.errors import UnknownSeriesError
 from forecasting.frame import series_history
@@ -88,3 +88,16 @@ def test_a_chosen_regression_without_regressors_defers_to_one_with_them(bundle):
     assert list(chosen_plain.regressions()) == ["sarimax"]
     with pytest.raises(NotImplementedError, match="no ucm model was trained"):
         other.effect_model(KEY, "ucm")
+
+
+def test_served_forecasts_hold_each_regressor_at_its_cutoff_value(bundle):
+    # The rule the backtest measured: an event in force at the cutoff stays in force, even one
+    # the catalog says ends later (that is a scenario question).
+    entry = bundle.series_model(KEY)
+    sarimax = entry.effect_models["sarimax"]
+    future = future_regressors(sarimax, entry.X, 6)
+    assert list(future.columns) == sarimax.regressors_
+    assert future.index[0] == entry.y.index[-1] + pd.offsets.MonthBegin(1)
+    for column in future.columns:
+        assert (future[column] == entry.X[column].iloc[-1]).all()
+    assert future_regressors(Naive().fit(entry.y), None, 6).shape == (6, 0)
