@@ -487,14 +487,14 @@ class CounterfactualEngine:
     def kept_engine(self, columns: tuple[str, ...]) -> CounterfactualEngine:
         """The engine of a clone of the model refitted keeping ``columns`` (cached per set)."""
         if columns not in self._kept:
-            params = self.model.get_params()
-            if "keep" not in params:
+            keep = self.model.get_params().get("keep")
+            if keep is None:
                 raise ScenarioError(
                     f"{type(self.model).__name__} dropped {list(columns)} and cannot refit "
                     "keeping them; use method pre_period"
                 )
-            params["keep"] = tuple(dict.fromkeys([*params["keep"], *columns]))
-            self._kept[columns] = self._sibling(type(self.model)(**params).fit(self.y, self.X))
+            model = self.model.clone(keep=tuple(dict.fromkeys([*keep, *columns])))
+            self._kept[columns] = self._sibling(model.fit(self.y, self.X))
         return self._kept[columns]
 
     def _sibling(
@@ -542,8 +542,7 @@ class CounterfactualEngine:
         for order, weight in kept.items():
             engine = self
             if order != chosen:
-                params = {**self.model.get_params(), "orders": (order,)}
-                engine = self._sibling(type(self.model)(**params).fit(self.y, self.X))
+                engine = self._sibling(self.model.clone(orders=(order,)).fit(self.y, self.X))
             members.append((weight / total, engine))
         return tuple(members)
 

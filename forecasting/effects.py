@@ -405,11 +405,11 @@ def onset_report(
             f"{type(model).__name__} cannot keep a regressor through refits; onset sensitivity "
             "needs a SARIMAX or UCM"
         )
-    params["keep"] = (regressor,)
+    changes: dict = {"keep": (regressor,)}
     if "orders" in params and hasattr(model, "order_"):
-        params["orders"] = ((model.order_, model.seasonal_order_),)
+        changes["orders"] = ((model.order_, model.seasonal_order_),)
     table = onset_sensitivity(
-        lambda: type(model)(**params), y, catalog, series_key, event, shifts, levels
+        lambda: model.clone(**changes), y, catalog, series_key, event, shifts, levels
     )
     rows = []
     for shift, row in table.iterrows():

@@ -182,9 +182,13 @@ class Forecaster:
             p.name: getattr(self, p.name) for p in params if p.kind in named and p.name != "self"
         }
 
-    def clone(self) -> Self:
-        """A new, unfitted model with the same hyperparameters."""
-        return type(self)(**self.get_params())
+    def clone(self, **changes: Any) -> Self:
+        """A new, unfitted model with the same hyperparameters, except ``changes``.
+
+        Raises:
+            TypeError: a change names a hyperparameter the family does not have.
+        """
+        return type(self)(**{**self.get_params(), **changes})
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
