@@ -34,6 +34,7 @@ from experiments.accuracy.run import (
     PROJECT,
     load_config,
     load_panel,
+    score,
     table_text,
 )
 from forecasting.backtest import CUTOFF
@@ -103,27 +104,33 @@ def hindsight(rel: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def combination_rel(forecasts: pd.DataFrame, labels: list[str]) -> float:
-    """relMAE of each series' best equal-weight mean of up to ``MAX_COMBINED`` candidates."""
-    wide = forecasts.pivot_table(index=[UNIQUE_ID, CUTOFF, DS], columns="model", values="mean")
-    actual = forecasts.drop_duplicates([UNIQUE_ID, CUTOFF, DS]).set_index([UNIQUE_ID, CUTOFF, DS])[
-        Y
-    ]
-    actual = actual.reindex(wide.index)
-    bench_ae = (actual - wide[BENCHMARK]).abs().groupby(level=[UNIQUE_ID, CUTOFF]).mean()
+def combination_rel(forecasts: pd.DataFrame, labels: list[str], bench_mae: pd.Series) -> float:
+    """relMAE of each series' best equal-weight mean of up to ``MAX_COMBINED`` candidates.
+
+    ``bench_mae``: seasonal naive's MAE per (series, cutoff), the denominator.
+    """
+    rows = forecasts[forecasts["model"].isin(labels)]
+    wide = rows.pivot_table(index=[UNIQUE_ID, CUTOFF, DS], columns="model", values="mean")
+    actual = rows.groupby([UNIQUE_ID, CUTOFF, DS])[Y].first().reindex(wide.index).to_numpy()
+    codes, pairs = pd.factorize(wide.index.droplevel(DS))
+    months = np.bincount(codes)
+    bench = bench_mae.reindex(pairs).to_numpy()
     values = wide[labels].to_numpy()
-    best = []
-    for key in wide.index.get_level_values(UNIQUE_ID).unique():
-        rows = wide.index.get_level_values(UNIQUE_ID) == key
-        pair_index = wide.index[rows].droplevel(DS)
-        scored = []
-        for size in range(1, MAX_COMBINED + 1):
-            for combo in itertools.combinations(range(len(labels)), size):
-                mean = values[rows][:, combo].mean(axis=1)
-                ae = pd.Series(np.abs(actual[rows].to_numpy() - mean), index=pair_index)
-                ratio = ae.groupby(level=[UNIQUE_ID, CUTOFF]).mean() / bench_ae.loc[key].values
-                scored.append(np.log(ratio.to_numpy()))
-        best.append(min(scored, key=np.mean))
+    combos = [
+        combo
+        for size in range(1, MAX_COMBINED + 1)
+        for combo in itertools.combinations(range(len(labels)), size)
+    ]
+    # log relMAE per (combination, pair)
+    logs = np.stack(
+        [
+            np.log(np.bincount(codes, np.abs(actual - values[:, c].mean(axis=1))) / months / bench)
+            for c in combos
+        ]
+    )
+    series = pairs.get_level_values(0)
+    best = [logs[:, series == key] for key in series.unique()]
+    best = [own[own.mean(axis=1).argmin()] for own in best]
     return float(np.exp(np.concatenate(best).mean()))
 
 
@@ -133,24 +140,21 @@ def main() -> None:
     forecasts = pd.read_csv(HERE / "forecasts.csv.gz", parse_dates=[CUTOFF, DS])
     forecasts = forecasts.dropna(subset=[Y])
     labels = sorted(m for m in forecasts["model"].unique() if m.startswith(f"{PROJECT}:"))
-    ae = (forecasts[Y] - forecasts["mean"]).abs()
-    mae = forecasts.assign(ae=ae).groupby(["model", UNIQUE_ID, CUTOFF])["ae"].mean()
-    mae = mae.unstack("model")
-    rel = mae[labels].div(mae[BENCHMARK], axis=0)
-    peers = [m for m in mae.columns if m != PROJECT and not m.startswith(f"{PROJECT}:")]
-    best_peer, peer_score = min(
-        ((m, geometric_mean(mae[m] / mae[BENCHMARK])) for m in peers), key=lambda t: t[1]
-    )
+    pairs = score(forecasts, panel, config["level"])
+    rel = pairs.pivot_table(index=[UNIQUE_ID, CUTOFF], columns="model", values="rel_mae")
+    bench_mae = pairs[pairs["model"] == BENCHMARK].set_index([UNIQUE_ID, CUTOFF])["mae"]
+    peers = [m for m in rel.columns if m != PROJECT and not m.startswith(f"{PROJECT}:")]
+    best_peer, peer_score = min(((m, geometric_mean(rel[m])) for m in peers), key=lambda t: t[1])
     scores = {f"best peer ({best_peer})": peer_score}
-    scores["project (policy on past errors only)"] = geometric_mean(mae[PROJECT] / mae[BENCHMARK])
-    scores.update({f"hindsight: {k}": v for k, v in hindsight(rel).items()})
+    scores["project (policy on past errors only)"] = geometric_mean(rel[PROJECT])
+    scores.update({f"hindsight: {k}": v for k, v in hindsight(rel[labels]).items()})
     scores[f"hindsight: each series' best mean of up to {MAX_COMBINED} candidates"] = (
-        combination_rel(forecasts[forecasts["model"].isin([*labels, BENCHMARK])], labels)
+        combination_rel(forecasts, labels, bench_mae)
     )
-    pairs = forecasts[forecasts["model"] == BENCHMARK][[UNIQUE_ID, CUTOFF, DS, Y]]
-    rules = rule_errors(pairs, panel, config["h"]).set_index([UNIQUE_ID, CUTOFF])
+    actuals = forecasts[forecasts["model"] == BENCHMARK][[UNIQUE_ID, CUTOFF, DS, Y]]
+    rules = rule_errors(actuals, panel, config["h"]).set_index([UNIQUE_ID, CUTOFF])
     for rule, group in rules.groupby("model", sort=False):
-        scores[f"rule: {rule}"] = geometric_mean(group["mae"] / mae[BENCHMARK].loc[group.index])
+        scores[f"rule: {rule}"] = geometric_mean(group["mae"] / bench_mae.loc[group.index])
     target = 0.9 * peer_score
     table = pd.DataFrame(
         {"forecast": list(scores), "rel_mae": [round(v, 3) for v in scores.values()]}

@@ -50,7 +50,13 @@ def test_a_combination_beats_its_members_when_their_errors_cancel():
             "project:b": {"s1": [-3.0, -2.0]},
         }
     )
-    best = combination_rel(frame, ["project:a", "project:b"])
+    bench = frame[frame["model"] == BENCHMARK]
+    bench_mae = (
+        (bench["mean"] - bench[Y])
+        .abs()
+        .set_axis(pd.MultiIndex.from_frame(bench[[UNIQUE_ID, CUTOFF]]))
+    )
+    best = combination_rel(frame, ["project:a", "project:b"], bench_mae)
     # a alone: 0.4 and 0.4; b alone: 0.3 and 0.2; their mean: 0.05 and 0.1.
     assert best == pytest.approx(np.sqrt(0.05 * 0.1))
 
