@@ -48,15 +48,17 @@ def fast_sarimax() -> SARIMAX:
 def default_catalog() -> Catalog:
     """The default catalog alone, whatever the environment names."""
     env = {k: v for k, v in os.environ.items() if k != ENV_CATALOG}
-    env[ENV_HOME] = tempfile.mkdtemp(prefix="encounters-home-")
-    with mock.patch.dict(os.environ, env, clear=True):
-        return load_catalog()
+    with tempfile.TemporaryDirectory(prefix="encounters-home-") as home:
+        env[ENV_HOME] = home
+        with mock.patch.dict(os.environ, env, clear=True):
+            return load_catalog()
 
 
 @cache
 def series(key: str) -> tuple[pd.Series, pd.DataFrame]:
     """The observed series from 2015 and its design matrix."""
-    panel = ObservationStore(tempfile.mkdtemp(prefix="encounters-store-")).panel()
+    with tempfile.TemporaryDirectory(prefix="encounters-store-") as store:
+        panel = ObservationStore(store).panel()
     y = series_history(panel, key, START)
     X = design_matrix(default_catalog(), key, y.index[0], y.index[-1])
     peak = X.abs().max()
