@@ -4,7 +4,9 @@ Given a fitted model of one series, a :class:`~forecasting.interventions.Scenari
 months (past, future or both), the result holds per month:
 
 - ``reference``: what happened (the observation) in observed months, the baseline forecast in
-  future months (the catalog's events as dated, the model's forecast paths);
+  future months (the model's forecast paths with each regressor held at its value in the last
+  observed month, as served forecasts hold them; an end the catalog knows of is a scenario
+  question, ``remove`` from a month);
 - ``counterfactual``: the series under the scenario;
 - ``effect = reference - counterfactual``: for a removal, what the removed event did (negative
   when it lowered encounters); for an addition, minus what the added event would do;
@@ -53,6 +55,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from forecasting.backtest import carry_forward
 from forecasting.effects import (
     Regression,
     forecast_gap,
@@ -68,10 +71,9 @@ from forecasting.interventions import (
     Catalog,
     Scenario,
     apply_scenario,
-    design_matrix,
     month_index,
 )
-from forecasting.models.base import DEFAULT_LEVEL, EFFECT, Forecaster, check_level, future_index
+from forecasting.models.base import DEFAULT_LEVEL, EFFECT, Forecaster, check_level
 
 REGRESSOR = "regressor"
 PRE_PERIOD = "pre_period"
@@ -204,7 +206,7 @@ class CounterfactualEngine:
         y: the series it was fitted on: counts on a month-start index ending at its cutoff.
         X: the design matrix it was fitted with (``design_matrix(catalog, series_key, ...)`` over
             ``y``'s months), holding every column of ``model.regressors_``.
-        catalog: the catalog ``X`` came from; future months' regressors come from it too.
+        catalog: the catalog ``X`` came from; scenarios name its events.
         series_key: the series, e.g. ``southwest/usbp``.
         n_paths: simulated paths (draws) behind every interval.
         rng: seed or generator; fixes the draws.
@@ -245,7 +247,6 @@ class CounterfactualEngine:
         self.cutoff: pd.Timestamp = model.cutoff_
         self.y = self._check_y(y)
         self.X = self._check_X(X)
-        future = future_index(self.cutoff, self.horizon)
         regressors = catalog.regressors(series_key)
         unknown = [c for c in self.X.columns if c not in regressors]
         if unknown:
@@ -253,9 +254,8 @@ class CounterfactualEngine:
                 f"X columns {unknown} are not regressors of {series_key} in the catalog; build X "
                 "with design_matrix from the same catalog"
             )
-        X_future = design_matrix(catalog, series_key, future[0], future[-1])[self.X.columns]
         #: The reference design over the history and the horizon.
-        self.X_all = pd.concat([self.X, X_future.set_axis(future)])
+        self.X_all = pd.concat([self.X, carry_forward(self.X, self.horizon)])
         self.X_all.index.name = DS
         self.months = self.X_all.index
         self.z = np.log1p(self.y.to_numpy(dtype=float))
@@ -425,11 +425,31 @@ class CounterfactualEngine:
             changed = (delta != 0).any(axis=1) | (added != 0).any(axis=1)
             for array in (delta, added, changed):
                 array.flags.writeable = False
-            cached = _Change(design.added, design.notes, delta, added, changed)
+            notes = (*design.notes, *self._starting_later(scenario))
+            cached = _Change(design.added, notes, delta, added, changed)
             if len(self._changes) >= CHANGE_CACHE_SIZE:
                 self._changes.pop(next(iter(self._changes)))
         self._changes[scenario] = cached
         return cached
+
+    def _starting_later(self, scenario: Scenario) -> list[str]:
+        """Why removing or scaling an event that starts after the data changes nothing."""
+        notes = []
+        after = self.cutoff + pd.offsets.MonthBegin(1)
+        for change in (*scenario.remove, *scenario.scale):
+            starts = [
+                pd.Timestamp(e.start)
+                for e in self.catalog.events
+                if change.event in (e.id, e.group)
+            ]
+            if starts and min(starts) >= after:
+                notes.append(
+                    f"{change.event} starts {min(starts):%Y-%m}, after the last observed month "
+                    f"({self.cutoff:%Y-%m}): the reference holds each regressor at its value in "
+                    f"that month, as forecasts do, so it does not include {change.event}; to ask "
+                    "what such an event would do, add it with an effect_pct or like a fitted event"
+                )
+        return notes
 
     def _averaged(self, scenario: Scenario, rows: np.ndarray, notes: list[str]) -> _Paths:
         """The regressor method's paths, each drawn from one of :attr:`order_engines`."""

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting.bundle import future_regressors
 from forecasting.counterfactual import (
     CounterfactualEngine,
     counterfactual,
@@ -16,7 +17,7 @@ from forecasting.counterfactual import (
 )
 from forecasting.errors import DataError, NotFittedError, ScenarioError
 from forecasting.frame import DS
-from forecasting.interventions import Scenario
+from forecasting.interventions import Catalog, Scenario
 from forecasting.models import SARIMAX, Naive
 from forecasting.models.sarimax import DEFAULT_ORDERS
 from tests.forecasting.fitted_series import USBP, VENEZUELA, sarimax
@@ -126,9 +127,29 @@ def test_default_span_starts_at_the_first_changed_month_and_lasts_a_year(engine,
 def test_future_reference_is_the_baseline_forecast(usbp):
     engine = _engine(usbp, n_paths=4000, horizon=12)
     frame = engine.run(Scenario(), f"{_next_month(usbp):%Y-%m}").frame
-    X_future = engine.X_all.iloc[len(usbp.y) :][usbp.model.regressors_]
+    X_future = future_regressors(usbp.model, usbp.X, 12)
     forecast = usbp.model.predict(12, X_future, level=[95])
     np.testing.assert_allclose(frame["reference"], forecast["mean"], rtol=0.05)
+
+
+def test_future_reference_holds_events_in_force_whatever_end_the_catalog_knows(usbp):
+    # As in served forecasts: a known end is asked as a removal, not built into the reference.
+    end = _next_month(usbp) + pd.DateOffset(months=3)
+    ended = Catalog(
+        [
+            e.model_copy(update={"end": end.date()}) if e.id == SURGE else e
+            for e in usbp.catalog.events
+        ],
+        usbp.catalog.groups,
+    )
+    span = (f"{_next_month(usbp):%Y-%m}", f"{_next_month(usbp) + pd.DateOffset(months=11):%Y-%m}")
+    held = _engine(usbp, horizon=12).run(Scenario(), *span).frame
+    known = CounterfactualEngine(usbp.model, usbp.y, usbp.X, ended, USBP, horizon=12)
+    np.testing.assert_allclose(known.run(Scenario(), *span).frame["reference"], held["reference"])
+    removed = Scenario.from_data({"remove": [{"event": SURGE, "start": f"{end:%Y-%m}"}]})
+    frame = known.run(removed, *span).frame
+    assert (frame.loc[frame[DS] < end, "effect"] == 0).all()
+    assert (frame.loc[frame[DS] >= end, "effect"] < 0).all()
 
 
 def test_paths_are_paired_so_an_unchanged_design_has_no_effect_at_all(engine, usbp):
@@ -237,11 +258,25 @@ def test_pre_period_rejects_what_it_cannot_answer(engine, usbp):
 
 
 def test_removing_a_regressor_without_a_fitted_effect_says_so(venezuela):
-    # Venezuela's data end in 2024-11: the 2025 orders are all zero over the fit.
+    # The fit starts in 2015, after Mexico's 2014 programme began: it is 1 in every month.
+    scenario = Scenario.from_data({"remove": [{"event": "mx_programa_frontera_sur_2014"}]})
+    result = _engine(venezuela).run(scenario, "2024-01", "2024-02")
+    assert (result.frame["effect"] == 0).all()
+    assert any(
+        "mx_programa_frontera_sur_2014 has no fitted effect (constant at 1" in n
+        for n in result.notes
+    )
+
+
+def test_removing_an_event_that_starts_after_the_data_says_why_nothing_changes(venezuela):
+    # Venezuela's data end in 2024-11; the January 2025 orders are not in the reference.
     scenario = Scenario.from_data({"remove": [{"event": "jan2025_orders"}]})
     result = _engine(venezuela).run(scenario, "2025-02", "2025-03")
     assert (result.frame["effect"] == 0).all()
-    assert any("jan2025_orders has no fitted effect (all zero" in n for n in result.notes)
+    assert any(
+        "jan2025_orders starts 2025-01, after the last observed month (2024-11)" in n
+        for n in result.notes
+    )
 
 
 def test_an_event_the_fit_dropped_is_refitted_and_estimated_with_its_uncertainty(usbp):
