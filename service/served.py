@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from fastapi.concurrency import run_in_threadpool
 
 import forecasting.counterfactual as cf
 from forecasting.bundle import Bundle, SeriesModel
@@ -157,6 +158,14 @@ class Served:
     @property
     def version(self) -> str:
         return self.info.version
+
+    async def respond(self, key: Hashable, compute: Callable[[], bytes]) -> bytes:
+        """The response bytes for a request: a repeated one is a dict read on the event loop;
+        anything else runs ``compute`` in the thread pool (it may fit models) and is kept."""
+        body = self.responses.get(key)
+        if body is None:
+            body = self.responses.put(key, await run_in_threadpool(compute))
+        return body
 
     # -- loading -------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ import threading
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 import forecasting.counterfactual as cf
@@ -85,10 +84,7 @@ def payload(served: Served, result: cf.CounterfactualResult) -> dict:
 
 
 def _body(
-    served: Served,
-    fit_slots: threading.BoundedSemaphore,
-    request: CounterfactualRequest,
-    key: tuple,
+    served: Served, fit_slots: threading.BoundedSemaphore, request: CounterfactualRequest
 ) -> bytes:
     result = run(
         served,
@@ -101,7 +97,7 @@ def _body(
         request.level,
         "body",
     )
-    return served.responses.put(key, dumps(payload(served, result)))
+    return dumps(payload(served, result))
 
 
 @router.post("/counterfactual", response_model=CounterfactualResponse, responses=SERIES_ERRORS)
@@ -110,11 +106,10 @@ async def counterfactual(
 ) -> Response:
     """The series under a scenario over a span of months (past, future or both): per month the
     reference, counterfactual, effect and cumulative effect with intervals, and a summary."""
-    # An answer already given is a dict read; anything else runs in the thread pool.
-    key = ("cf.json", request.model_dump_json())
-    body = served.responses.get(key)
-    if body is None:
-        body = await run_in_threadpool(_body, served, registry.fit_slots, request, key)
+    body = await served.respond(
+        ("cf.json", request.model_dump_json()),
+        lambda: _body(served, registry.fit_slots, request),
+    )
     return Response(body, media_type=JSON)
 
 

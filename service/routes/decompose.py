@@ -11,20 +11,12 @@ from service.deps import ServedDep
 from service.errors import RequestError
 from service.routes.forecast import JSON, check_request
 from service.schemas import SERIES_ERRORS, DecomposeRequest, DecomposeResponse
-from service.served import dumps
+from service.served import Served, dumps
 
 router = APIRouter(tags=["counterfactuals"])
 
 
-@router.post("/decompose", response_model=DecomposeResponse, responses=SERIES_ERRORS)
-def decompose(served: ServedDep, request: DecomposeRequest) -> Response:
-    """Why a month differs from the month before (or a year before), by component, with
-    intervals; needs a structural (UCM) model of the series in the bundle."""
-    levels = check_request(served, 1, request.level, "body")
-    key = ("decompose", request.series, request.month, request.vs, tuple(levels))
-    body = served.responses.get(key)
-    if body is not None:
-        return Response(body, media_type=JSON)
+def _body(served: Served, request: DecomposeRequest, levels: list[int]) -> bytes:
     entry = served.entry(request.series)
     model = served.structural_model(request.series)
     if model is None:
@@ -48,5 +40,14 @@ def decompose(served: ServedDep, request: DecomposeRequest) -> Response:
         )
     except (DataError, ValueError) as exc:
         raise RequestError(("body", "month"), str(exc)) from exc
-    body = dumps({"model_version": served.version, **result.to_dict()})
-    return Response(served.responses.put(key, body), media_type=JSON)
+    return dumps({"model_version": served.version, **result.to_dict()})
+
+
+@router.post("/decompose", response_model=DecomposeResponse, responses=SERIES_ERRORS)
+async def decompose(served: ServedDep, request: DecomposeRequest) -> Response:
+    """Why a month differs from the month before (or a year before), by component, with
+    intervals; needs a structural (UCM) model of the series in the bundle."""
+    levels = check_request(served, 1, request.level, "body")
+    key = ("decompose", request.series, request.month, request.vs, tuple(levels))
+    body = await served.respond(key, lambda: _body(served, request, levels))
+    return Response(body, media_type=JSON)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from service import charts
@@ -76,11 +75,6 @@ def _payload(served: Served, series: str, h: int, level, threshold, where: str) 
     return served.forecast_payload(series, h, levels, list(threshold or ()))
 
 
-def _body(served: Served, key: tuple, series: str, h: int, level, threshold) -> bytes:
-    body = dumps(_payload(served, series, h, level, threshold, "query"))
-    return served.responses.put(key, body)
-
-
 @router.get("/forecast", response_model=ForecastResponse, responses=SERIES_ERRORS)
 async def forecast(
     request: Request,
@@ -93,30 +87,28 @@ async def forecast(
     """Forecast of one series: per month `mean`, `lo_<L>`, `hi_<L>`; with `threshold`, the
     probability each month exceeds it (see `exceedance_method`)."""
     key = ("get", series, h, tuple(level or ()), tuple(threshold or ()))
-    body = served.responses.get(key)
-    if body is None:
-        body = await run_in_threadpool(_body, served, key, series, h, level, threshold)
+    body = await served.respond(
+        key, lambda: dumps(_payload(served, series, h, level, threshold, "query"))
+    )
     # Answered: the same query string is served from the edge cache from now on.
     served.edge.put(request.scope["query_string"], body)
     return Response(body, media_type=JSON)
 
 
-def _batch(served: Served, request: ForecastRequest, key: tuple) -> bytes:
+def _batch(served: Served, request: ForecastRequest) -> bytes:
     forecasts = [
         _payload(served, series, request.h, request.level, request.threshold, "body")
         for series in request.series
     ]
-    body = dumps({"model_version": served.version, "forecasts": forecasts})
-    return served.responses.put(key, body)
+    return dumps({"model_version": served.version, "forecasts": forecasts})
 
 
 @router.post("/forecast", response_model=ForecastBatch, responses=SERIES_ERRORS)
 async def forecast_many(served: ServedDep, request: ForecastRequest) -> Response:
     """Forecasts of several series in one call, one object per series in the order asked."""
-    key = ("post", request.model_dump_json())
-    body = served.responses.get(key)
-    if body is None:
-        body = await run_in_threadpool(_batch, served, request, key)
+    body = await served.respond(
+        ("post", request.model_dump_json()), lambda: _batch(served, request)
+    )
     return Response(body, media_type=JSON)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from forecasting.effects import onset_report
@@ -25,7 +24,7 @@ router = APIRouter(tags=["counterfactuals"])
 
 
 def _body(
-    served: Served, fit_slots: threading.BoundedSemaphore, request: SensitivityRequest, key
+    served: Served, fit_slots: threading.BoundedSemaphore, request: SensitivityRequest
 ) -> bytes:
     levels = check_request(served, 1, request.level, "body")
     entry = served.entry(request.series)
@@ -53,8 +52,7 @@ def _body(
         raise RequestError(("body", "event"), str(exc)) from exc
     except DataError as exc:
         raise RequestError(("body", "series"), str(exc)) from exc
-    body = dumps({"model_version": served.version, **report})
-    return served.responses.put(key, body)
+    return dumps({"model_version": served.version, **report})
 
 
 @router.post("/sensitivity", response_model=SensitivityResponse, responses=SERIES_ERRORS)
@@ -65,8 +63,8 @@ async def sensitivity(
     shift the onset, the effect (percent) with intervals, whether the fit kept it, the AIC; and a
     summary. Catalog dates are uncertain by weeks; this shows how much the effect depends on
     them."""
-    key = ("sensitivity.json", request.model_dump_json())
-    body = served.responses.get(key)
-    if body is None:
-        body = await run_in_threadpool(_body, served, registry.fit_slots, request, key)
+    body = await served.respond(
+        ("sensitivity.json", request.model_dump_json()),
+        lambda: _body(served, registry.fit_slots, request),
+    )
     return Response(body, media_type=JSON)
