@@ -213,6 +213,10 @@ class CounterfactualEngine:
         horizon: the furthest month after the cutoff a span may reach, in months.
         average_orders: for a SARIMAX model, the regressor method mixes the paths of every
             candidate SARIMA order, weighted by AIC (see :attr:`order_engines`).
+        X_future: the reference design over the ``horizon`` months after the cutoff, with
+            ``X``'s columns. Default: each regressor held at its cutoff value, as served
+            forecasts hold them. A pre-period fit is given the full series' design instead:
+            its months after the cutoff were observed, events as dated.
 
     Raises:
         NotFittedError: the model is not fitted.
@@ -232,6 +236,7 @@ class CounterfactualEngine:
         rng: np.random.Generator | int | None = 0,
         horizon: int = DEFAULT_HORIZON,
         average_orders: bool = True,
+        X_future: pd.DataFrame | None = None,
     ):
         self.model = model
         self.average_orders = average_orders
@@ -254,8 +259,16 @@ class CounterfactualEngine:
                 f"X columns {unknown} are not regressors of {series_key} in the catalog; build X "
                 "with design_matrix from the same catalog"
             )
+        held = carry_forward(self.X, self.horizon)
+        if X_future is not None:
+            if not X_future.index.equals(held.index) or list(X_future.columns) != list(held):
+                raise DataError(
+                    f"X_future must cover the {self.horizon} months after {self.cutoff:%Y-%m} "
+                    f"with X's columns {list(held)}"
+                )
+            held = X_future.astype(float)
         #: The reference design over the history and the horizon.
-        self.X_all = pd.concat([self.X, carry_forward(self.X, self.horizon)])
+        self.X_all = pd.concat([self.X, held])
         self.X_all.index.name = DS
         self.months = self.X_all.index
         self.z = np.log1p(self.y.to_numpy(dtype=float))
@@ -524,17 +537,21 @@ class CounterfactualEngine:
         X: pd.DataFrame | None = None,
         horizon: int | None = None,
     ) -> CounterfactualEngine:
-        """An engine of another fit on this engine's data (or on ``y``, ``X``), one order."""
+        """An engine of another fit on this engine's data (or on its first months ``y``,
+        ``X``), one order, with this engine's design after its cutoff."""
+        y = self.y if y is None else y
+        horizon = horizon or self.horizon
         return CounterfactualEngine(
             model,
-            self.y if y is None else y,
+            y,
             self.X if X is None else X,
             self.catalog,
             self.series_key,
             self.n_paths,
             self.seed,
-            horizon or self.horizon,
+            horizon,
             average_orders=False,
+            X_future=self.X_all.iloc[len(y) : len(y) + horizon],
         )
 
     @cached_property

@@ -239,6 +239,9 @@ def test_pre_period_forecasts_the_months_after_the_change_from_a_fit_before_it(v
     assert any("fitted on 2015-01..2023-11" in note for note in result.notes)
     assert any("securing_border_2024 (all zero over the fit window)" in n for n in result.notes)
     assert list(engine._pre) == [pd.Timestamp("2023-12-01")]
+    # The months after the pre-period were observed: its fit forecasts them with the events as
+    # dated, not held at their November values.
+    pd.testing.assert_frame_equal(engine._pre[pd.Timestamp("2023-12-01")].X_all, engine.X_all)
 
 
 def test_pre_period_rejects_what_it_cannot_answer(engine, usbp):
