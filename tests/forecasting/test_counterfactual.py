@@ -260,26 +260,30 @@ def test_pre_period_rejects_what_it_cannot_answer(engine, usbp):
 # -- notes and errors ---------------------------------------------------------------------------
 
 
-def test_removing_a_regressor_without_a_fitted_effect_says_so(venezuela):
-    # The fit starts in 2015, after Mexico's 2014 programme began: it is 1 in every month.
-    scenario = Scenario.from_data({"remove": [{"event": "mx_programa_frontera_sur_2014"}]})
-    result = _engine(venezuela).run(scenario, "2024-01", "2024-02")
+@pytest.mark.parametrize(
+    ("event", "span", "note"),
+    [
+        # The fit starts in 2015, after Mexico's 2014 programme began: it is 1 in every month.
+        (
+            "mx_programa_frontera_sur_2014",
+            ("2024-01", "2024-02"),
+            "mx_programa_frontera_sur_2014 has no fitted effect (constant at 1",
+        ),
+        # Venezuela's data end in 2024-11; the January 2025 orders are not in the reference.
+        (
+            "jan2025_orders",
+            ("2025-02", "2025-03"),
+            "jan2025_orders starts 2025-01, after the last observed month (2024-11)",
+        ),
+    ],
+    ids=["constant-over-the-fit", "starts-after-the-data"],
+)
+def test_removing_an_event_without_a_fitted_effect_says_why_nothing_changes(
+    venezuela, event, span, note
+):
+    result = _engine(venezuela).run(Scenario.from_data({"remove": [{"event": event}]}), *span)
     assert (result.frame["effect"] == 0).all()
-    assert any(
-        "mx_programa_frontera_sur_2014 has no fitted effect (constant at 1" in n
-        for n in result.notes
-    )
-
-
-def test_removing_an_event_that_starts_after_the_data_says_why_nothing_changes(venezuela):
-    # Venezuela's data end in 2024-11; the January 2025 orders are not in the reference.
-    scenario = Scenario.from_data({"remove": [{"event": "jan2025_orders"}]})
-    result = _engine(venezuela).run(scenario, "2025-02", "2025-03")
-    assert (result.frame["effect"] == 0).all()
-    assert any(
-        "jan2025_orders starts 2025-01, after the last observed month (2024-11)" in n
-        for n in result.notes
-    )
+    assert any(note in n for n in result.notes), result.notes
 
 
 def test_an_event_the_fit_dropped_is_refitted_and_estimated_with_its_uncertainty(usbp):

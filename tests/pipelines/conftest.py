@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +11,8 @@ from pathlib import Path
 
 import mlflow
 import pytest
+
+from tests.processes import stop_group
 
 TINY = """
 name: tiny
@@ -102,9 +102,4 @@ def mlflow_server(tmp_path, monkeypatch):
     finally:
         while mlflow.active_run():
             mlflow.end_run()
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import mlflow
 import pytest
 import yaml
 from mlflow import MlflowClient
+
+from tests.processes import stop_group
 
 NAME = "border-encounters"
 NAIVE_KEY = "southwest/usbp"
@@ -187,13 +188,7 @@ class Server:
         return self.stdout_path.read_text() + self.stderr_path.read_text()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc)
         self._out.close()
         self._err.close()
 

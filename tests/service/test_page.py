@@ -9,10 +9,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ import pytest
 from PIL import Image
 from websockets.sync.client import connect
 
+from tests.processes import stop_group
 from tests.service.conftest import EVENT, UCM_KEY
 
 pytestmark = [
@@ -124,13 +123,7 @@ def open_page(tmp_path: Path, url: str, timeout: float = 60) -> Iterator[Page]:
         with connect(tab["webSocketDebuggerUrl"], max_size=None, open_timeout=timeout) as ws:
             yield Page(ws)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc)
 
 
 def _chart_pixels(image: Image.Image) -> tuple[float, float]:
