@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,15 +24,16 @@ from forecasting.frame import DS, Y
 from forecasting.models.base import EFFECT, MEAN, Forecaster, hi_col, lo_col
 
 
-def _import_prophet() -> Any:
-    # Prophet logs an ERROR when plotly is absent; this adapter never plots.
-    plot_log = logging.getLogger("prophet.plot")
-    was_disabled, plot_log.disabled = plot_log.disabled, True
-    try:
-        import prophet
-    finally:
-        plot_log.disabled = was_disabled
-    return prophet
+class _NoPlotlyNotice(logging.Filter):
+    """Drops the ERROR Prophet logs on import when plotly is absent: this project never plots
+    with it. Installed when this module is imported, which unpickling a fitted model does before
+    it imports prophet, so a service loading a bundle does not log it either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "plotly" not in record.getMessage()
+
+
+logging.getLogger("prophet.plot").addFilter(_NoPlotlyNotice())
 
 
 @contextmanager
@@ -96,8 +96,8 @@ class Prophet(Forecaster):
         return out
 
     def _fit(self, y: pd.Series, X: pd.DataFrame) -> None:
-        prophet = _import_prophet()
         import cmdstanpy
+        import prophet
 
         self._names_ = {f"regressor_{i}": col for i, col in enumerate(X.columns)}
         model = prophet.Prophet(
