@@ -450,12 +450,8 @@ class CounterfactualEngine:
         notes = []
         after = self.cutoff + pd.offsets.MonthBegin(1)
         for change in (*scenario.remove, *scenario.scale):
-            starts = [
-                pd.Timestamp(e.start)
-                for e in self.catalog.events
-                if change.event in (e.id, e.group)
-            ]
-            if starts and min(starts) >= after:
+            starts = [pd.Timestamp(e.start) for e in self.catalog.members(change.event)]
+            if min(starts) >= after:
                 notes.append(
                     f"{change.event} starts {min(starts):%Y-%m}, after the last observed month "
                     f"({self.cutoff:%Y-%m}): the reference holds each regressor at its value in "

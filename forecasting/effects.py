@@ -274,8 +274,7 @@ def shifted_catalog(catalog: Catalog, name: str, months: int) -> tuple[Catalog, 
     Raises:
         ScenarioError: ``name`` is neither an event nor a group id.
     """
-    catalog.resolve(name)
-    moved = [e.id for e in catalog.events if name in (e.id, e.group)]
+    moved = [e.id for e in catalog.members(name)]
     events = [
         e.model_copy(
             update={
@@ -389,8 +388,9 @@ def onset_report(
 
     Returns:
         ``series``, ``event``, ``regressor``, ``level``, ``rows`` (one per shift, ascending:
-        ``shift``, ``onset``, ``effect``, ``lo_<l>``, ``hi_<l>``, ``status``, ``aic``; a value the
-        fit could not give is ``None``) and ``summary``.
+        ``shift``, ``onset``, ``effect``, ``lo_<l>``, ``hi_<l>``, ``status``, ``aic``,
+        ``closest_regressor``, ``months_apart``; a value the fit could not give is ``None``) and
+        ``summary``.
 
     Raises:
         ScenarioError: unknown event, not in the series' scope, or a shift out of range.

@@ -198,6 +198,15 @@ class Catalog:
             "(list them with `encounters interventions`)"
         )
 
+    def members(self, name: str) -> list[Event]:
+        """The events an id names: the event itself, or every member of a group.
+
+        Raises:
+            ScenarioError: ``name`` is neither an event nor a group id.
+        """
+        self.resolve(name)
+        return [e for e in self.events if name in (e.id, e.group)]
+
     def in_scope(self, series_key: str | SeriesKey) -> list[Event]:
         """The events whose scope includes the series, in catalog order.
 
