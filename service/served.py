@@ -16,6 +16,7 @@ import threading
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -226,6 +227,11 @@ class Served:
         self.entry(key)  # unknown series: UnknownSeriesError
         engine = self._state[key].engine or self._build_engine(key)
         return engine, self.capability[key]
+
+    def supported(self, ability: Literal["counterfactual", "decompose"]) -> list[str]:
+        """The series whose model can answer ``ability`` (a :class:`Capability` field), for
+        messages that say where a request would work."""
+        return [k for k, c in self.capability.items() if getattr(c, ability)]
 
     def engine_lock(self, key: str) -> threading.Lock:
         # CounterfactualEngine caches scenarios and pre-period fits in plain dicts: one run at a

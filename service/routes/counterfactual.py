@@ -59,11 +59,10 @@ def run(
         return found
     engine, capability = served.engine(series)
     if engine is None:
-        supported = [k for k, c in served.capability.items() if c.counterfactual]
         raise RequestError(
             (where, "series"),
             f"{capability.reason}; series with counterfactuals in model version "
-            f"{served.version}: {supported or 'none'}",
+            f"{served.version}: {served.supported('counterfactual') or 'none'}",
         )
     try:
         if method == cf.PRE_PERIOD:

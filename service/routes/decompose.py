@@ -20,7 +20,7 @@ def _body(served: Served, request: DecomposeRequest, levels: list[int]) -> bytes
     entry = served.entry(request.series)
     model = served.structural_model(request.series)
     if model is None:
-        supported = [k for k, c in served.capability.items() if c.decompose]
+        supported = served.supported("decompose")
         raise RequestError(
             ("body", "series"),
             f"decompositions need a structural (ucm) model; model version {served.version} has "

@@ -31,11 +31,10 @@ def _body(
     try:
         model = served.bundle.effect_model(request.series)
     except NotImplementedError as exc:
-        supported = [k for k, c in served.capability.items() if c.counterfactual]
         raise RequestError(
             ("body", "series"),
             f"{exc}; series with a regression on interventions in model version "
-            f"{served.version}: {supported or 'none'}",
+            f"{served.version}: {served.supported('counterfactual') or 'none'}",
         ) from exc
     try:
         with fit_slots:
