@@ -23,7 +23,7 @@ import pandas as pd
 from experiments import protocol_args
 from experiments.accuracy import peers, project
 from experiments.accuracy.run import HERE, load_config, load_panel, table_text
-from forecasting.backtest import carry_forward
+from forecasting.bundle import future_regressors
 from forecasting.data import ObservationStore
 from forecasting.errors import EncountersWarning
 from forecasting.frame import DS, UNIQUE_ID, Y
@@ -49,8 +49,7 @@ def project_seconds(task, specs, cutoff: pd.Timestamp, h: int, level: list[int])
         def run(f=family, p=params):
             model = make_model(f, **p)
             model.fit(y, X if model.supports_regressors else None)
-            future = carry_forward(X[model.regressors_], h) if model.regressors_ else None
-            model.predict(h, future, level)
+            model.predict(h, future_regressors(model, X, h), level)
 
         out[f"project:{label}"] = _seconds(run)
     return out
