@@ -11,28 +11,28 @@ forecasts the next ``h`` months. Regressors see no hindsight:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from forecasting import metrics
 from forecasting.errors import DataError
-from forecasting.frame import DS, Y
-from forecasting.metrics import seasonal_scale
-from forecasting.models.base import (
+from forecasting.frame import (
+    CUTOFF,
     DEFAULT_LEVEL,
+    DS,
     MEAN,
-    Forecaster,
+    STEP,
+    Y,
     check_level,
     forecast_columns,
-    future_index,
+    frame_levels,
     hi_col,
     lo_col,
 )
-
-CUTOFF = "cutoff"
-STEP = "step"
+from forecasting.metrics import seasonal_scale
+from forecasting.models.base import Forecaster, future_index
 
 FutureRegressors = Callable[[pd.DataFrame, int], pd.DataFrame]
 
@@ -164,23 +164,59 @@ def observed_by(
     return known
 
 
-def frame_levels(frame: pd.DataFrame) -> list[int]:
-    """The interval levels present in a forecast or backtest frame, from its ``lo_<l>`` columns."""
-    found = [int(m.group(1)) for c in frame.columns if (m := re.fullmatch(r"lo_(\d+)", str(c)))]
-    return [lv for lv in sorted(found) if hi_col(lv) in frame.columns]
+MASE_SCALE = "mase_scale"
+RMSSE_SCALE = "rmsse_scale"
 
 
-def _scales(
-    cutoffs: pd.Series, y_train: pd.Series | Mapping[pd.Timestamp, pd.Series], season: int
+def seasonal_scales(
+    cutoffs: pd.Series, y_train: pd.Series | Mapping[pd.Timestamp, pd.Series], season: int = 12
 ) -> pd.DataFrame:
+    """Per cutoff, the MASE and RMSSE scales of the history up to it (:func:`seasonal_scale`).
+
+    Args:
+        cutoffs: the cutoffs to scale (repeats are fine).
+        y_train: the whole series (each cutoff uses its values up to the cutoff), or a mapping
+            from cutoff to its training series.
+        season: the seasonal lag.
+
+    Returns:
+        Frame indexed by cutoff with ``mase_scale`` and ``rmsse_scale``.
+    """
     rows = {}
-    for cutoff in cutoffs.unique():
+    for cutoff in pd.unique(cutoffs):
         history = y_train[cutoff] if isinstance(y_train, Mapping) else y_train.loc[:cutoff]
         rows[cutoff] = (
             seasonal_scale(history, season, power=1),
             seasonal_scale(history, season, power=2),
         )
-    return pd.DataFrame.from_dict(rows, orient="index", columns=["mase_scale", "rmsse_scale"])
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[MASE_SCALE, RMSSE_SCALE])
+
+
+def score_terms(data: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
+    """The per-month terms every accuracy measure averages, from :mod:`forecasting.metrics`.
+
+    Args:
+        data: rows with an actual: ``y``, ``mean``, ``lo_<l>``/``hi_<l>`` for ``levels``, and
+            ``mase_scale``/``rmsse_scale`` (:func:`seasonal_scales`) when present.
+        levels: the interval levels to score.
+
+    Returns:
+        Frame on ``data``'s index: ``ae`` (absolute error), ``smape``, ``abs_y``, ``mase`` and
+        ``mse_scaled`` (with the scales), and per level ``coverage_<l>`` (0/1), ``width_<l>``
+        and ``winkler_<l>`` (the interval score).
+    """
+    y, mean = data[Y], data[MEAN]
+    terms = {"ae": metrics.absolute_errors(y, mean), "smape": metrics.smape_terms(y, mean)}
+    terms["abs_y"] = np.abs(y.to_numpy(dtype=float))
+    if MASE_SCALE in data.columns:
+        terms["mase"] = metrics.scaled_errors(y, mean, data[MASE_SCALE])
+        terms["mse_scaled"] = metrics.scaled_errors(y, mean, data[RMSSE_SCALE], power=2)
+    for lv in levels:
+        lo, hi = data[lo_col(lv)], data[hi_col(lv)]
+        terms[f"coverage_{lv}"] = metrics.covered(y, lo, hi)
+        terms[f"width_{lv}"] = (hi - lo).to_numpy(dtype=float)
+        terms[f"winkler_{lv}"] = metrics.interval_scores(y, lo, hi, lv)
+    return pd.DataFrame(terms, index=data.index)
 
 
 def score(
@@ -200,7 +236,7 @@ def score(
             the cutoff), or a mapping from cutoff to its training series.
         by: ``"step"`` for one row per months-ahead, ``None`` for a single overall row.
         benchmark: another backtest frame on the same cutoffs and months (e.g. seasonal naive);
-            adds ``rel_mae``, this frame's MAE over the benchmark's.
+            adds ``rel_mae`` (:func:`forecasting.metrics.rel_mae` over the group's months).
         season: the seasonal lag of the MASE/RMSSE scales.
 
     Returns:
@@ -214,36 +250,19 @@ def score(
     if data.empty:
         raise DataError("frame has no rows with an actual y to score")
     levels = frame_levels(data)
-    data = data.join(_scales(data[CUTOFF], y_train, season), on=CUTOFF)
-    actual = data[Y]
-    err = (actual - data[MEAN]).abs()
-    denom = actual.abs() + data[MEAN].abs()
-    terms = pd.DataFrame(
-        {
-            "mae": err,
-            "mase": err / data["mase_scale"],
-            "mse_scaled": err**2 / data["rmsse_scale"],
-            "smape": (200 * err / denom).where(denom > 0, 0.0),
-            "abs_y": actual.abs(),
-        }
-    )
-    for lv in levels:
-        lo, hi = data[lo_col(lv)], data[hi_col(lv)]
-        outside = (lo - actual).clip(lower=0) + (actual - hi).clip(lower=0)
-        terms[f"coverage_{lv}"] = ((lo <= actual) & (actual <= hi)).astype(float)
-        terms[f"width_{lv}"] = hi - lo
-        terms[f"winkler_{lv}"] = hi - lo + 2 / (1 - lv / 100) * outside
+    data = data.join(seasonal_scales(data[CUTOFF], y_train, season), on=CUTOFF)
+    terms = score_terms(data, levels)
     if benchmark is not None:
         keys = pd.MultiIndex.from_frame(data[[CUTOFF, DS]])
         bench = benchmark.set_index([CUTOFF, DS])[MEAN].reindex(keys).to_numpy()
         if np.isnan(bench).any():
             raise DataError("benchmark lacks some (cutoff, ds) rows of frame; backtest both alike")
-        terms["bench_mae"] = np.abs(actual.to_numpy() - bench)
+        terms["bench_ae"] = metrics.absolute_errors(data[Y], bench)
     groups = data[STEP] if by == STEP else pd.Series("all", index=data.index, name="scope")
     grouped = terms.groupby(groups)
     means = grouped.mean()
     out = pd.DataFrame({"n": grouped.size()})
-    out["mae"] = means["mae"]
+    out["mae"] = means["ae"]
     out["mase"] = means["mase"]
     out["rmsse"] = np.sqrt(means["mse_scaled"])
     out["smape"] = means["smape"]
@@ -252,5 +271,7 @@ def score(
         out[f"width_{lv}"] = means[f"width_{lv}"] / means["abs_y"]
         out[f"winkler_{lv}"] = means[f"winkler_{lv}"]
     if benchmark is not None:
-        out["rel_mae"] = means["mae"] / means["bench_mae"]
+        # rel_mae of the group's months: MAE over the benchmark's MAE (their errors are
+        # already in the terms, so the ratio of their means is forecasting.metrics.rel_mae).
+        out["rel_mae"] = means["ae"] / means["bench_ae"]
     return out

@@ -19,20 +19,21 @@ import pandas as pd
 
 from forecasting.backtest import carry_forward
 from forecasting.calibration import Calibrator
-from forecasting.counterfactual import COUNTERFACTUAL, CounterfactualEngine
+from forecasting.counterfactual import CounterfactualEngine
 from forecasting.data.store import close_keys
 from forecasting.errors import UnknownSeriesError
-from forecasting.frame import DS, SERIES
-from forecasting.interventions import Catalog, Scenario
-from forecasting.models.base import (
+from forecasting.frame import (
+    COUNTERFACTUAL,
+    DS,
     MEAN,
-    Forecaster,
+    SERIES,
     check_level,
     forecast_columns,
-    future_index,
     hi_col,
     lo_col,
 )
+from forecasting.interventions import Catalog, Scenario
+from forecasting.models.base import Forecaster, future_index
 
 BUNDLE_FILE = "bundle.pkl"
 #: Bumped when the pickled layout changes, so an old artefact fails with a clear message.
@@ -202,8 +203,8 @@ class Bundle:
         frame = result.frame.reset_index()
         out = pd.DataFrame({DS: frame[DS], MEAN: frame[COUNTERFACTUAL]})
         for lv in levels:
-            out[lo_col(lv)] = frame[f"{COUNTERFACTUAL}_lo_{lv}"]
-            out[hi_col(lv)] = frame[f"{COUNTERFACTUAL}_hi_{lv}"]
+            out[lo_col(lv)] = frame[lo_col(lv, COUNTERFACTUAL)]
+            out[hi_col(lv)] = frame[hi_col(lv, COUNTERFACTUAL)]
         return out
 
     def check_request(self, h: int, level: Sequence[int] | None) -> list[int]:

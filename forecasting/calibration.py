@@ -37,10 +37,9 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
-from forecasting.backtest import CUTOFF, STEP, frame_levels, observed_by
+from forecasting.backtest import observed_by
 from forecasting.errors import DataError, EncountersWarning, NotFittedError
-from forecasting.frame import Y
-from forecasting.models.base import MEAN, check_level, hi_col, lo_col
+from forecasting.frame import CUTOFF, MEAN, STEP, Y, check_level, frame_levels, hi_col, lo_col
 
 #: Months of backtest origins, before the cutoff, whose errors calibrate (see the docstring).
 DEFAULT_WINDOW_MONTHS = 36

@@ -65,7 +65,19 @@ from forecasting.effects import (
     summarise_many,
 )
 from forecasting.errors import DataError, ScenarioError
-from forecasting.frame import DS
+from forecasting.frame import (
+    COUNTERFACTUAL,
+    CUMULATIVE_EFFECT,
+    DEFAULT_LEVEL,
+    DS,
+    EFFECT,
+    OBSERVED,
+    REFERENCE,
+    check_level,
+    hi_col,
+    interval_columns,
+    lo_col,
+)
 from forecasting.interventions import (
     AddedRegressor,
     Catalog,
@@ -73,15 +85,11 @@ from forecasting.interventions import (
     apply_scenario,
     month_index,
 )
-from forecasting.models.base import DEFAULT_LEVEL, EFFECT, Forecaster, check_level
+from forecasting.models.base import Forecaster
 
 REGRESSOR = "regressor"
 PRE_PERIOD = "pre_period"
 METHODS = (REGRESSOR, PRE_PERIOD)
-OBSERVED = "observed"
-REFERENCE = "reference"
-COUNTERFACTUAL = "counterfactual"
-CUMULATIVE_EFFECT = "cumulative_effect"
 QUANTITIES = (REFERENCE, COUNTERFACTUAL, EFFECT, CUMULATIVE_EFFECT)
 #: Span totals reported beside the rows: sums over the span's months, and the effect as a share.
 TOTALS = (REFERENCE, COUNTERFACTUAL, EFFECT, "effect_pct")
@@ -103,7 +111,7 @@ def counterfactual_columns(level: Sequence[int]) -> list[str]:
     levels = check_level(level)
     cols = [DS, OBSERVED]
     for q in QUANTITIES:
-        cols += [q] + [f"{q}_{b}_{lv}" for lv in levels for b in ("lo", "hi")]
+        cols += [q, *interval_columns(levels, q)]
     return cols
 
 
@@ -874,8 +882,9 @@ def _summary(
     what = "observed" if all_observed else "observed and forecast" if any_observed else "forecast"
 
     def interval(name: str, fmt=_count) -> str:
-        return f"{level} % interval {fmt(totals[f'{name}_lo_{level}'])} to " + fmt(
-            totals[f"{name}_hi_{level}"]
+        return (
+            f"{level} % interval {fmt(totals[lo_col(level, name)])} to "
+            f"{fmt(totals[hi_col(level, name)])}"
         )
 
     def pct(value: float) -> str:

@@ -33,8 +33,9 @@ import pandas as pd
 
 from forecasting.effects import Regression, regression, summarise
 from forecasting.errors import DataError
+from forecasting.frame import DEFAULT_LEVEL, check_level, hi_col, interval_columns, lo_col
 from forecasting.interventions import Catalog, month_index
-from forecasting.models.base import DEFAULT_LEVEL, Forecaster, check_level
+from forecasting.models.base import Forecaster
 
 COMPONENT = "component"
 NAME = "name"
@@ -269,7 +270,7 @@ def decompose(
         row[LOG_CHANGE] = float(log_draws.mean())
         rows.append(row)
     total = {COMPONENT: TOTAL, NAME: _NAMES[TOTAL], CHANGE: y_b - y_a, LOG_CHANGE: dz}
-    total.update({f"{CHANGE}_{bound}_{lv}": y_b - y_a for lv in levels for bound in ("lo", "hi")})
+    total.update(dict.fromkeys(interval_columns(levels, CHANGE), y_b - y_a))
     frame = pd.DataFrame([*rows, total])
     notes.append(
         "contributions are changes on the log1p scale times the logarithmic mean of the two "
@@ -311,8 +312,8 @@ def _summary(
     for row in frame.to_dict(orient="records"):
         component = row[COMPONENT]
         figure = (
-            f"{_count(row[CHANGE])} ({level} % interval {_count(row[f'{CHANGE}_lo_{level}'])} "
-            f"to {_count(row[f'{CHANGE}_hi_{level}'])})"
+            f"{_count(row[CHANGE])} ({level} % interval {_count(row[lo_col(level, CHANGE)])} "
+            f"to {_count(row[hi_col(level, CHANGE)])})"
         )
         if component == REMAINDER:
             remainder = f"and {figure} remains unexplained"

@@ -28,16 +28,9 @@ import numpy as np
 import pandas as pd
 
 from forecasting.errors import DataError, NotFittedError, ScenarioError
+from forecasting.frame import DEFAULT_LEVEL, EFFECT, STATUS, check_level, hi_col, lo_col
 from forecasting.interventions import Catalog, design_matrix
-from forecasting.models.base import (
-    DEFAULT_LEVEL,
-    EFFECT,
-    STATUS,
-    Forecaster,
-    check_level,
-    hi_col,
-    lo_col,
-)
+from forecasting.models.base import Forecaster
 
 SHIFT = "shift"
 ONSET = "onset"
@@ -205,11 +198,6 @@ def forecast_gap(model: Forecaster, reg: Regression, X_future: np.ndarray) -> np
     return gap
 
 
-def interval_names(name: str, level: Sequence[int]) -> list[str]:
-    """``name`` then ``name_lo_<l>``, ``name_hi_<l>`` per level: the flat column naming."""
-    return [name] + [f"{name}_{b}_{lv}" for lv in level for b in ("lo", "hi")]
-
-
 def summarise(draws: np.ndarray, level: Sequence[int], name: str) -> dict[str, np.ndarray]:
     """Mean and central intervals of draws along the first axis.
 
@@ -245,8 +233,8 @@ def summarise_many(draws: dict[str, np.ndarray], level: Sequence[int]) -> dict[s
         part = slice(at, at + size)
         out[name] = means[part].reshape(shape)
         for i, lv in enumerate(level):
-            out[f"{name}_lo_{lv}"] = qs[2 * i, part].reshape(shape)
-            out[f"{name}_hi_{lv}"] = qs[2 * i + 1, part].reshape(shape)
+            out[lo_col(lv, name)] = qs[2 * i, part].reshape(shape)
+            out[hi_col(lv, name)] = qs[2 * i + 1, part].reshape(shape)
         at += size
     return out
 

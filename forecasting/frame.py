@@ -1,8 +1,18 @@
-"""Column names of the shared frames and the one check every public entry point runs on a panel."""
+"""The project's vocabulary: every shared column name, the interval-column rule, and the one check
+every public entry point runs on a panel.
+
+Frames across the project speak these names (STYLE.md, "one vocabulary"): a panel is
+``unique_id, ds, y``; a forecast ``ds, mean, lo_<l>, hi_<l>``; a backtest adds ``cutoff`` and
+``step``; a counterfactual holds ``reference``, ``counterfactual``, ``effect`` and
+``cumulative_effect``, each with its bounds ``<stem>_lo_<l>`` / ``<stem>_hi_<l>``. Interval column
+names are made by :func:`interval_col` and nowhere else.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import numbers
+import re
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
@@ -13,8 +23,95 @@ DS = "ds"
 Y = "y"
 #: The series key is called ``series`` at the API and pyfunc edge, ``unique_id`` inside.
 SERIES = "series"
+#: Months ahead of a request (the pyfunc input's column).
+H = "h"
+MEAN = "mean"
+#: A backtest origin: the last month its model was fitted on.
+CUTOFF = "cutoff"
+#: Months ahead of a backtest row's cutoff, 1..h.
+STEP = "step"
+#: Effects tables: the regressor (index), its effect in percent and whether the fit kept it.
+REGRESSOR = "regressor"
+EFFECT = "effect"
+STATUS = "status"
+KEPT = "kept"
+#: Counterfactual frames: whether a month was observed, and the four quantities with intervals.
+OBSERVED = "observed"
+REFERENCE = "reference"
+COUNTERFACTUAL = "counterfactual"
+CUMULATIVE_EFFECT = "cumulative_effect"
+#: The two ends of an interval.
+LO = "lo"
+HI = "hi"
+BOUNDS = (LO, HI)
+DEFAULT_LEVEL = (80, 95)
 
 PANEL_COLUMNS = [UNIQUE_ID, DS, Y]
+
+
+def interval_col(bound: str, level: int, stem: str | None = None) -> str:
+    """The column of one end of a ``level`` % interval: ``lo_80``, or ``effect_hi_95`` for a stem.
+
+    Args:
+        bound: ``"lo"`` or ``"hi"``.
+        level: the interval's level in percent.
+        stem: the quantity the interval is of; ``None`` for a forecast's own ``mean``.
+    """
+    if bound not in BOUNDS:
+        raise ValueError(f"bound must be one of {list(BOUNDS)}; got {bound!r}")
+    return f"{bound}_{level}" if stem is None else f"{stem}_{bound}_{level}"
+
+
+def lo_col(level: int, stem: str | None = None) -> str:
+    """The lower bound column of the ``level`` % interval, e.g. ``lo_80``."""
+    return interval_col(LO, level, stem)
+
+
+def hi_col(level: int, stem: str | None = None) -> str:
+    """The upper bound column of the ``level`` % interval, e.g. ``hi_80``."""
+    return interval_col(HI, level, stem)
+
+
+def interval_columns(level: Iterable[int], stem: str | None = None) -> list[str]:
+    """``lo_<l>, hi_<l>`` (with the stem, if any) for each level in the order given."""
+    return [interval_col(b, lv, stem) for lv in level for b in BOUNDS]
+
+
+def check_level(level: Sequence[int]) -> list[int]:
+    """Return the interval levels sorted and deduplicated.
+
+    Args:
+        level: coverage levels in percent, integers strictly between 0 and 100, e.g. ``[80, 95]``.
+
+    Raises:
+        ValueError: a level is not an integer percentage in (0, 100).
+    """
+    if isinstance(level, numbers.Integral) or isinstance(level, str):
+        raise ValueError(f"level must be a list of percent integers, e.g. [80, 95]; got {level!r}")
+    levels = list(level)
+    bad = [
+        lv
+        for lv in levels
+        if isinstance(lv, bool) or not isinstance(lv, numbers.Integral) or not 0 < lv < 100
+    ]
+    if bad:
+        raise ValueError(
+            f"level must hold percent integers in (0, 100), e.g. [80, 95]; got {levels}"
+        )
+    return sorted({int(lv) for lv in levels})
+
+
+def forecast_columns(level: Sequence[int]) -> list[str]:
+    """The forecast frame's columns: ``mean`` then ``lo_<l>, hi_<l>`` for each level, ascending."""
+    return [MEAN, *interval_columns(check_level(level))]
+
+
+def frame_levels(frame: pd.DataFrame, stem: str | None = None) -> list[int]:
+    """The interval levels a frame holds both bounds of (for ``stem``, if given), ascending."""
+    prefix = "" if stem is None else f"{stem}_"
+    pattern = re.compile(rf"{re.escape(prefix)}{LO}_(\d+)")
+    found = [int(m.group(1)) for c in frame.columns if (m := pattern.fullmatch(str(c)))]
+    return [lv for lv in sorted(found) if hi_col(lv, stem) in frame.columns]
 
 
 def check_panel(df: pd.DataFrame, required: Iterable[str] = PANEL_COLUMNS) -> pd.DataFrame:

@@ -1,10 +1,13 @@
-"""Point and interval accuracy measures for monthly forecasts.
+"""Point and interval accuracy measures for monthly forecasts: the project's only formulas.
 
-Every function takes plain array-likes of equal length (actuals ``y``, forecasts ``y_hat``, bounds
-``lo``/``hi``) and returns a float. Scaled measures divide by the in-sample seasonal-naive error of
-``y_train`` (``season=12``), so they compare across series of different size; on series whose
-history barely varies (small citizenships) that scale is tiny and the scaled measure explodes, so
-compare models there with :func:`rel_mae` and :func:`geometric_mean`.
+Functions take plain array-likes of equal length (actuals ``y``, forecasts ``y_hat``, bounds
+``lo``/``hi``). The plural ones (:func:`absolute_errors`, :func:`scaled_errors`,
+:func:`smape_terms`, :func:`covered`, :func:`interval_scores`) return one term per month, for
+callers that pool months their own way (a backtest per step, a benchmark per series and origin);
+the others return a float, the mean of those terms. Scaled measures divide by the in-sample
+seasonal-naive error of ``y_train`` (``season=12``), so they compare across series of different
+size; on series whose history barely varies (small citizenships) that scale is tiny and the scaled
+measure explodes, so compare models there with :func:`rel_mae` and :func:`geometric_mean`.
 """
 
 from __future__ import annotations
@@ -47,10 +50,52 @@ def seasonal_scale(y_train: ArrayLike, season: int = SEASON, power: int = 1) -> 
     return float(np.mean(np.abs(train[season:] - train[:-season]) ** power))
 
 
+def absolute_errors(y: ArrayLike, y_hat: ArrayLike) -> np.ndarray:
+    """``|y - y_hat|`` per month."""
+    y, y_hat = _arrays(y, y_hat)
+    return np.abs(y - y_hat)
+
+
+def scaled_errors(y: ArrayLike, y_hat: ArrayLike, scale: ArrayLike, power: int = 1) -> np.ndarray:
+    """``|y - y_hat| ** power / scale`` per month; ``scale`` from :func:`seasonal_scale` with the
+    same ``power``, one value or one per month (each month's origin has its own history)."""
+    errors = absolute_errors(y, y_hat) ** power
+    (scale,) = _arrays(np.broadcast_to(np.asarray(scale, dtype=float), errors.shape))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(scale > 0, errors / scale, np.nan)
+
+
+def smape_terms(y: ArrayLike, y_hat: ArrayLike) -> np.ndarray:
+    """``200 |y - y_hat| / (|y| + |y_hat|)`` per month; 0 where both are zero (a perfect
+    forecast)."""
+    y, y_hat = _arrays(y, y_hat)
+    denom = np.abs(y) + np.abs(y_hat)
+    return 200 * np.divide(np.abs(y - y_hat), denom, out=np.zeros_like(denom), where=denom > 0)
+
+
+def covered(y: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> np.ndarray:
+    """1.0 where the actual lies in its interval (bounds included), else 0.0."""
+    y, lo, hi = _arrays(y, lo, hi)
+    return ((lo <= y) & (y <= hi)).astype(float)
+
+
+def interval_scores(y: ArrayLike, lo: ArrayLike, hi: ArrayLike, level: int) -> np.ndarray:
+    """The interval (Winkler) score of a ``level`` % interval per month, in the units of ``y``.
+
+    The width ``hi - lo``, plus ``2 / alpha`` times the distance by which the actual falls outside
+    (``alpha = 1 - level / 100``). A proper score: lower is better, and it rewards narrow
+    intervals only while they keep covering.
+    """
+    y, lo, hi = _arrays(y, lo, hi)
+    if isinstance(level, bool) or not isinstance(level, numbers.Integral) or not 0 < level < 100:
+        raise ValueError(f"level must be a percent integer in (0, 100), e.g. 95; got {level!r}")
+    penalty = np.clip(lo - y, 0, None) + np.clip(y - hi, 0, None)
+    return hi - lo + 2 / (1 - level / 100) * penalty
+
+
 def mae(y: ArrayLike, y_hat: ArrayLike) -> float:
     """Mean absolute error, in the units of ``y``."""
-    y, y_hat = _arrays(y, y_hat)
-    return float(np.mean(np.abs(y - y_hat)))
+    return float(np.mean(absolute_errors(y, y_hat)))
 
 
 def mase(y: ArrayLike, y_hat: ArrayLike, y_train: ArrayLike, season: int = SEASON) -> float:
@@ -58,8 +103,7 @@ def mase(y: ArrayLike, y_hat: ArrayLike, y_train: ArrayLike, season: int = SEASO
 
     Returns NaN when the scale is zero (a training series that repeats exactly every season).
     """
-    scale = seasonal_scale(y_train, season)
-    return mae(y, y_hat) / scale if scale > 0 else float("nan")
+    return float(np.mean(scaled_errors(y, y_hat, seasonal_scale(y_train, season))))
 
 
 def rmsse(y: ArrayLike, y_hat: ArrayLike, y_train: ArrayLike, season: int = SEASON) -> float:
@@ -67,26 +111,18 @@ def rmsse(y: ArrayLike, y_hat: ArrayLike, y_train: ArrayLike, season: int = SEAS
 
     Returns NaN when the scale is zero.
     """
-    y, y_hat = _arrays(y, y_hat)
     scale = seasonal_scale(y_train, season, power=2)
-    return float(np.sqrt(np.mean((y - y_hat) ** 2) / scale)) if scale > 0 else float("nan")
+    return float(np.sqrt(np.mean(scaled_errors(y, y_hat, scale, power=2))))
 
 
 def smape(y: ArrayLike, y_hat: ArrayLike) -> float:
-    """Symmetric MAPE in percent (0-200): mean of ``200 |y - y_hat| / (|y| + |y_hat|)``.
-
-    A month where both actual and forecast are zero counts as a perfect forecast.
-    """
-    y, y_hat = _arrays(y, y_hat)
-    denom = np.abs(y) + np.abs(y_hat)
-    ratio = np.divide(np.abs(y - y_hat), denom, out=np.zeros_like(denom), where=denom > 0)
-    return float(200 * np.mean(ratio))
+    """Symmetric MAPE in percent (0-200): the mean of :func:`smape_terms`."""
+    return float(np.mean(smape_terms(y, y_hat)))
 
 
 def coverage(y: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> float:
     """Share of actuals inside their interval, bounds included (0-1)."""
-    y, lo, hi = _arrays(y, lo, hi)
-    return float(np.mean((lo <= y) & (y <= hi)))
+    return float(np.mean(covered(y, lo, hi)))
 
 
 def relative_width(y: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> float:
@@ -97,18 +133,9 @@ def relative_width(y: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> float:
 
 
 def winkler(y: ArrayLike, lo: ArrayLike, hi: ArrayLike, level: int) -> float:
-    """Mean Winkler (interval) score of ``level`` % intervals, in the units of ``y``.
-
-    Per month: the width ``hi - lo``, plus ``2 / alpha`` times the distance by which the actual
-    falls outside the interval (``alpha = 1 - level / 100``). Lower is better; it rewards narrow
-    intervals only while they keep covering.
-    """
-    y, lo, hi = _arrays(y, lo, hi)
-    if isinstance(level, bool) or not isinstance(level, numbers.Integral) or not 0 < level < 100:
-        raise ValueError(f"level must be a percent integer in (0, 100), e.g. 95; got {level!r}")
-    alpha = 1 - level / 100
-    penalty = np.clip(lo - y, 0, None) + np.clip(y - hi, 0, None)
-    return float(np.mean(hi - lo + 2 / alpha * penalty))
+    """Mean interval (Winkler) score of ``level`` % intervals: the mean of
+    :func:`interval_scores`."""
+    return float(np.mean(interval_scores(y, lo, hi, level)))
 
 
 def rel_mae(y: ArrayLike, y_hat: ArrayLike, y_benchmark: ArrayLike) -> float:
@@ -116,9 +143,8 @@ def rel_mae(y: ArrayLike, y_hat: ArrayLike, y_benchmark: ArrayLike) -> float:
 
     Below 1 the forecast beats the benchmark. NaN when the benchmark is exact.
     """
-    y, y_hat, y_benchmark = _arrays(y, y_hat, y_benchmark)
-    bench = float(np.mean(np.abs(y - y_benchmark)))
-    return float(np.mean(np.abs(y - y_hat))) / bench if bench > 0 else float("nan")
+    bench = mae(y, y_benchmark)
+    return mae(y, y_hat) / bench if bench > 0 else float("nan")
 
 
 def geometric_mean(values: Sequence[float] | ArrayLike) -> float:

@@ -14,8 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from forecasting.frame import DS
-from forecasting.models.base import MEAN, hi_col, lo_col
+from forecasting.frame import DS, MEAN, hi_col, lo_col
 
 HISTORY_MONTHS = 72
 _THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")

@@ -12,29 +12,29 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from forecasting.backtest import CUTOFF, frame_levels, observed_by
-from forecasting.frame import DS, Y
-from forecasting.metrics import geometric_mean
-from forecasting.models.base import MEAN, forecast_columns
+from forecasting import metrics
+from forecasting.backtest import observed_by
+from forecasting.frame import CUTOFF, DS, MEAN, Y, forecast_columns, frame_levels
 
 BENCH = "bench"
 
 
 def rel_mae_by_origin(frame: pd.DataFrame, bench: pd.DataFrame) -> pd.Series:
-    """Per cutoff: MAE over the benchmark's MAE on the same months (rows with an actual only)."""
+    """Per cutoff, :func:`forecasting.metrics.rel_mae` of its months with an actual."""
     scored = frame.dropna(subset=[Y]).merge(
         bench[[CUTOFF, DS, MEAN]].rename(columns={MEAN: BENCH}), on=[CUTOFF, DS]
     )
-    err = (scored[Y] - scored[MEAN]).abs().groupby(scored[CUTOFF]).mean()
-    base = (scored[Y] - scored[BENCH]).abs().groupby(scored[CUTOFF]).mean()
-    return err / base
+    err = pd.Series(metrics.absolute_errors(scored[Y], scored[MEAN]), index=scored.index)
+    base = pd.Series(metrics.absolute_errors(scored[Y], scored[BENCH]), index=scored.index)
+    return err.groupby(scored[CUTOFF]).mean() / base.groupby(scored[CUTOFF]).mean()
 
 
-def rel_mae(frame: pd.DataFrame, bench: pd.DataFrame) -> float:
-    """Geometric mean over origins of :func:`rel_mae_by_origin` (finite, positive ratios only)."""
+def geometric_rel_mae(frame: pd.DataFrame, bench: pd.DataFrame) -> float:
+    """The skill a candidate is chosen by: the geometric mean over origins of
+    :func:`rel_mae_by_origin` (finite, positive ratios only), so no one origin's scale dominates."""
     ratios = rel_mae_by_origin(frame, bench)
     ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
-    return geometric_mean(ratios.to_numpy()) if len(ratios) else float("nan")
+    return metrics.geometric_mean(ratios.to_numpy()) if len(ratios) else float("nan")
 
 
 def skill_weights(skill: Mapping[str, float], top_k: int) -> dict[str, float]:
@@ -87,8 +87,8 @@ def choose_at(
 ) -> tuple[str, dict[str, float]]:
     """The policy's choice at ``cutoff`` from what was observed by then.
 
-    Candidates are scored by :func:`rel_mae` on the rows of earlier origins observed at the
-    cutoff; the skill-weighted combination of the ``top_k`` best is scored the same way (its
+    Candidates are scored by :func:`geometric_rel_mae` on the rows of earlier origins observed at
+    the cutoff; the skill-weighted combination of the ``top_k`` best is scored the same way (its
     weights from the same rows) and competes with them. The benchmark ``bench`` always competes.
 
     Returns:
@@ -98,12 +98,12 @@ def choose_at(
     base = known[bench]
     if base.empty:
         return bench, {bench: 1.0}
-    skill = {label: rel_mae(f, base) for label, f in known.items()}
+    skill = {label: geometric_rel_mae(f, base) for label, f in known.items()}
     options = {label: (s, {label: 1.0}) for label, s in skill.items() if np.isfinite(s)}
     weights = skill_weights({k: v for k, v in skill.items() if k != bench}, top_k)
     if len(weights) > 1:
         combined = combine([known[k] for k in weights], list(weights.values()))
-        options["ensemble"] = (rel_mae(combined, base), weights)
+        options["ensemble"] = (geometric_rel_mae(combined, base), weights)
     label = min(options, key=lambda k: (options[k][0], k != bench))
     return label, options[label][1]
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from forecasting.calibration import DEFAULT_WINDOW_MONTHS
 from forecasting.errors import DataError
+from forecasting.frame import check_level
 from forecasting.models import MODELS
-from forecasting.models.base import check_level
 
 DEFAULT_EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "default.yaml"
 #: Retraining: a series' challenger may be this much worse (relMAE ratio - 1) than the champion.

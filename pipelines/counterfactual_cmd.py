@@ -22,11 +22,10 @@ from forecasting.data import ObservationStore
 from forecasting.data.store import close_keys
 from forecasting.effects import DEFAULT_SHIFTS, MAX_SHIFT, onset_report
 from forecasting.errors import UnknownSeriesError
-from forecasting.frame import DS, UNIQUE_ID, series_history
+from forecasting.frame import DEFAULT_LEVEL, DS, EFFECT, UNIQUE_ID, hi_col, lo_col, series_history
 from forecasting.home import encounters_home
 from forecasting.interventions import Catalog, Scenario, design_matrix, load_catalog
 from forecasting.models import SARIMAX, UCM, Forecaster
-from forecasting.models.base import DEFAULT_LEVEL, EFFECT
 
 log = logging.getLogger("encounters")
 
@@ -91,7 +90,7 @@ def _fmt(value: float) -> str:
 
 
 def _interval(row: pd.Series, name: str, level: int) -> str:
-    return f"{_fmt(row[f'{name}_lo_{level}'])}..{_fmt(row[f'{name}_hi_{level}'])}"
+    return f"{_fmt(row[lo_col(level, name)])}..{_fmt(row[hi_col(level, name)])}"
 
 
 def _counterfactual_table(frame: pd.DataFrame, level: int) -> str:

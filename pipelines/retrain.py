@@ -23,7 +23,7 @@ from forecasting.bundle import BundleModel
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError
 from forecasting.metrics import geometric_mean
-from forecasting.selection import rel_mae
+from forecasting.selection import geometric_rel_mae
 from pipelines.config import DEFAULT_EXPERIMENT, DEFAULT_MARGIN, Experiment
 from pipelines.executors import run_tasks
 from pipelines.ingest import ingest
@@ -99,7 +99,7 @@ def _champion_score(args: tuple) -> float:
         exp.level,
     )
     baseline = next(c for c in result.candidates if c.spec == exp.baseline)
-    return rel_mae(frame, baseline.backtest)
+    return geometric_rel_mae(frame, baseline.backtest)
 
 
 def scorecard(champion_bundle, results: list[SeriesResult], exp: Experiment, workers: int):

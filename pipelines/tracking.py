@@ -23,8 +23,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 import forecasting
 from forecasting.bundle import BUNDLE_FILE, SCENARIO, BundleModel, H, future_regressors
-from forecasting.frame import SERIES
-from forecasting.models.base import forecast_columns
+from forecasting.frame import SERIES, forecast_columns
 from forecasting.plots import error_by_horizon, fan_chart
 from pipelines.train import CandidateResult, SeriesResult, Training
 

@@ -26,7 +26,7 @@ from forecasting.interventions import Catalog, design_matrix, load_catalog
 from forecasting.models import make_model
 from forecasting.models.base import Forecaster
 from forecasting.models.ensemble import Ensemble
-from forecasting.selection import choose_pooled, combine, rel_mae, skill_weights
+from forecasting.selection import choose_pooled, combine, geometric_rel_mae, skill_weights
 from pipelines.config import Experiment, ModelSpec
 from pipelines.executors import run_tasks
 
@@ -86,7 +86,7 @@ def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, exp: Experimen
     overall = score(bt, y, by=None).iloc[0]
     metrics = {f"mase_h{int(k)}": float(v) for k, v in by_step["mase"].items()}
     metrics.update({k: float(overall[k]) for k in ("mase", "rmsse", "smape", "mae")})
-    metrics["rel_mae"] = rel_mae(bt, bench)
+    metrics["rel_mae"] = geometric_rel_mae(bt, bench)
     for lv in level:
         metrics[f"coverage_{lv}_model"] = float(overall[f"coverage_{lv}"])
     # Served intervals are calibrated; their coverage is measured origin by origin with only the

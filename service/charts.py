@@ -7,8 +7,7 @@ import threading
 import pandas as pd
 
 import forecasting.counterfactual as cf
-from forecasting.frame import DS
-from forecasting.models.base import MEAN, hi_col, lo_col
+from forecasting.frame import DS, MEAN, hi_col, lo_col
 from forecasting.plots import fan_chart
 from service.served import Served
 
@@ -39,8 +38,8 @@ def forecast_png(served: Served, key: str, h: int, level: list[int]) -> bytes:
 def _quantity(frame: pd.DataFrame, name: str, level: list[int]) -> pd.DataFrame:
     out = {DS: frame[DS], MEAN: frame[name]}
     for lv in level:
-        out[lo_col(lv)] = frame[f"{name}_lo_{lv}"]
-        out[hi_col(lv)] = frame[f"{name}_hi_{lv}"]
+        out[lo_col(lv)] = frame[lo_col(lv, name)]
+        out[hi_col(lv)] = frame[hi_col(lv, name)]
     return pd.DataFrame(out)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecasting.models.base import MEAN, hi_col, lo_col
+from forecasting.frame import MEAN, hi_col, lo_col
 
 SAMPLE_PATHS = "sample_paths"
 LOGNORMAL = "lognormal"

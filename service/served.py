@@ -24,8 +24,8 @@ from fastapi.concurrency import run_in_threadpool
 
 import forecasting.counterfactual as cf
 from forecasting.bundle import Bundle, SeriesModel
-from forecasting.frame import DS
-from forecasting.models.base import MEAN, Forecaster, forecast_columns
+from forecasting.frame import DS, MEAN, forecast_columns
+from forecasting.models.base import Forecaster
 from service import exceedance
 
 log = logging.getLogger("service")

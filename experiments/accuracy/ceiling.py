@@ -37,8 +37,7 @@ from experiments.accuracy.run import (
     score,
     table_text,
 )
-from forecasting.backtest import CUTOFF
-from forecasting.frame import DS, UNIQUE_ID, Y
+from forecasting.frame import CUTOFF, DS, UNIQUE_ID, Y
 from forecasting.metrics import geometric_mean
 
 MAX_COMBINED = 4

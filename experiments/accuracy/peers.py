@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from forecasting.frame import DS, UNIQUE_ID, Y
+from forecasting.frame import DS, UNIQUE_ID, Y, hi_col, lo_col
 
 log = logging.getLogger(__name__)
 SEASON = 12
@@ -36,8 +36,8 @@ def _long(fc: pd.DataFrame, level: list[int], back) -> pd.DataFrame:
         part["model"] = model
         part["mean"] = back(fc[model])
         for lv in level:
-            part[f"lo_{lv}"] = back(fc[f"{model}-lo-{lv}"])
-            part[f"hi_{lv}"] = back(fc[f"{model}-hi-{lv}"])
+            part[lo_col(lv)] = back(fc[f"{model}-lo-{lv}"])
+            part[hi_col(lv)] = back(fc[f"{model}-hi-{lv}"])
         out.append(part)
     return pd.concat(out, ignore_index=True)
 
@@ -70,7 +70,7 @@ def prophet_peer(train: pd.DataFrame, h: int, level: list[int], seed: int = 0) -
         samples = model.predictive_samples(future)["yhat"]
         part = pd.DataFrame({UNIQUE_ID: key, DS: future[DS], "model": "Prophet", "mean": mean})
         for lv in level:
-            part[f"lo_{lv}"] = np.quantile(samples, (100 - lv) / 200, axis=1)
-            part[f"hi_{lv}"] = np.quantile(samples, 1 - (100 - lv) / 200, axis=1)
+            part[lo_col(lv)] = np.quantile(samples, (100 - lv) / 200, axis=1)
+            part[hi_col(lv)] = np.quantile(samples, 1 - (100 - lv) / 200, axis=1)
         out.append(part)
     return pd.concat(out, ignore_index=True)

@@ -6,14 +6,13 @@ import warnings
 
 import pandas as pd
 
-from forecasting.backtest import CUTOFF, backtest, observed_by
+from forecasting.backtest import backtest, observed_by
 from forecasting.calibration import Calibrator
 from forecasting.errors import DataError, EncountersWarning
-from forecasting.frame import DS, Y
+from forecasting.frame import CUTOFF, DS, Y, forecast_columns
 from forecasting.interventions import load_catalog
 from forecasting.models import make_model
-from forecasting.models.base import forecast_columns
-from forecasting.selection import choose_at, choose_pooled, policy_frame, rel_mae
+from forecasting.selection import choose_at, choose_pooled, geometric_rel_mae, policy_frame
 from pipelines.train import build_tasks
 
 NO_EVENTS = "_no_events"
@@ -66,7 +65,8 @@ def pooled_choices(series_frames: dict[str, dict[str, pd.DataFrame]], cutoffs) -
             if base.empty:
                 continue
             skill[key] = {
-                label: rel_mae(observed_by(frame, cutoff), base) for label, frame in frames.items()
+                label: geometric_rel_mae(observed_by(frame, cutoff), base)
+                for label, frame in frames.items()
             }
         choices[cutoff] = choose_pooled(skill) if skill else BENCH
     return choices

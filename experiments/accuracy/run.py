@@ -25,12 +25,13 @@ import yaml
 import forecasting
 from experiments import protocol_args
 from experiments.accuracy import peers, project
-from forecasting.backtest import CUTOFF
+from forecasting import metrics
+from forecasting.backtest import MASE_SCALE, score_terms, seasonal_scales
 from forecasting.data import ObservationStore
 from forecasting.data.keys import slug
-from forecasting.frame import DS, UNIQUE_ID, Y
+from forecasting.frame import CUTOFF, DS, MEAN, UNIQUE_ID, Y, forecast_columns
 from forecasting.home import encounters_home
-from forecasting.metrics import geometric_mean, seasonal_scale
+from forecasting.metrics import geometric_mean
 from pipelines.config import Experiment
 from pipelines.executors import run_tasks
 
@@ -178,49 +179,29 @@ def run_project(config: dict, panel_series: list[str], workers: int):
 
 
 def score(forecasts: pd.DataFrame, panel: pd.DataFrame, level: list[int]) -> pd.DataFrame:
-    """Per (model, series, cutoff): MAE, relMAE vs seasonal naive, MASE, sMAPE, RMSSE, intervals."""
-    data = forecasts.dropna(subset=[Y]).copy()
-    bench = data[data["model"] == BENCHMARK].set_index([UNIQUE_ID, CUTOFF, DS])["mean"]
-    data["bench"] = bench.reindex(pd.MultiIndex.from_frame(data[[UNIQUE_ID, CUTOFF, DS]])).values
-    scales = {}
-    for (key, cutoff), _ in data.groupby([UNIQUE_ID, CUTOFF]):
-        history = panel[(panel[UNIQUE_ID] == key) & (panel[DS] <= cutoff)][Y].to_numpy(float)
-        scales[(key, cutoff)] = (seasonal_scale(history), seasonal_scale(history, power=2))
-    err = (data[Y] - data["mean"]).abs()
-    data["ae"], data["se"] = err, err**2
-    data["bae"] = (data[Y] - data["bench"]).abs()
-    denom = data[Y].abs() + data["mean"].abs()
-    data["smape"] = (200 * err / denom).where(denom > 0, 0.0)
-    for lv in level:
-        lo, hi = data[f"lo_{lv}"], data[f"hi_{lv}"]
-        data[f"cov_{lv}"] = ((lo <= data[Y]) & (data[Y] <= hi)).astype(float)
-        data[f"width_{lv}"] = hi - lo
-        outside = (lo - data[Y]).clip(lower=0) + (data[Y] - hi).clip(lower=0)
-        data[f"winkler_{lv}"] = hi - lo + 2 / (1 - lv / 100) * outside
-    agg = (
-        data.groupby(["model", UNIQUE_ID, CUTOFF])
-        .agg(
-            mae=("ae", "mean"),
-            mse=("se", "mean"),
-            bench_mae=("bae", "mean"),
-            smape=("smape", "mean"),
-            y_mean=(Y, lambda s: s.abs().mean()),
-            **{
-                f"{m}_{lv}": (f"{m}_{lv}", "mean")
-                for lv in level
-                for m in ("cov", "width", "winkler")
-            },
-        )
-        .reset_index()
+    """Per (model, series, cutoff): MAE, relMAE vs seasonal naive, MASE, sMAPE, RMSSE, intervals.
+
+    The terms are the backtests' own (:func:`forecasting.backtest.score_terms`), averaged over
+    each pair's months.
+    """
+    data = forecasts.dropna(subset=[Y])
+    bench = data[data["model"] == BENCHMARK].set_index([UNIQUE_ID, CUTOFF, DS])[MEAN]
+    keys = pd.MultiIndex.from_frame(data[[UNIQUE_ID, CUTOFF, DS]])
+    scales = pd.concat(
+        {
+            key: seasonal_scales(rows[CUTOFF], panel.loc[panel[UNIQUE_ID] == key].set_index(DS)[Y])
+            for key, rows in data.groupby(UNIQUE_ID)
+        },
+        names=[UNIQUE_ID, CUTOFF],
     )
-    scale = pd.DataFrame(
-        [(k, c, s1, s2) for (k, c), (s1, s2) in scales.items()],
-        columns=[UNIQUE_ID, CUTOFF, "scale1", "scale2"],
-    )
-    agg = agg.merge(scale, on=[UNIQUE_ID, CUTOFF])
-    agg["rel_mae"] = agg["mae"] / agg["bench_mae"]
-    agg["mase"] = agg["mae"] / agg["scale1"]
-    agg["rmsse"] = np.sqrt(agg["mse"] / agg["scale2"])
+    data = data.join(scales, on=[UNIQUE_ID, CUTOFF])
+    terms = score_terms(data, level)
+    terms["bench_ae"] = metrics.absolute_errors(data[Y], bench.reindex(keys))
+    terms[MASE_SCALE] = data[MASE_SCALE]
+    agg = terms.groupby([data["model"], data[UNIQUE_ID], data[CUTOFF]]).mean().reset_index()
+    agg = agg.rename(columns={"ae": "mae", "abs_y": "y_mean"})
+    agg["rel_mae"] = agg["mae"] / agg["bench_ae"]
+    agg["rmsse"] = np.sqrt(agg["mse_scaled"])
     return agg
 
 
@@ -236,9 +217,9 @@ def summarise(pairs: pd.DataFrame, level: list[int]) -> pd.DataFrame:
             "smape": g["smape"].mean(),
         }
         for lv in level:
-            out[f"coverage_{lv}"] = g[f"cov_{lv}"].mean()
+            out[f"coverage_{lv}"] = g[f"coverage_{lv}"].mean()
             out[f"rel_width_{lv}"] = g[f"width_{lv}"].mean() / g["y_mean"].mean()
-            out[f"winkler_{lv}"] = (g[f"winkler_{lv}"] / g["scale1"]).median()
+            out[f"winkler_{lv}"] = (g[f"winkler_{lv}"] / g[MASE_SCALE]).median()
         return pd.Series(out)
 
     return pairs.groupby("model").apply(one, include_groups=False).sort_values("rel_mae")
@@ -319,9 +300,7 @@ def main() -> None:
         columns=[Y], errors="ignore"
     )
     forecasts = forecasts.merge(panel, on=[UNIQUE_ID, DS], how="left")
-    columns = [UNIQUE_ID, CUTOFF, DS, Y, "model", "mean"] + [
-        f"{b}_{lv}" for lv in level for b in ("lo", "hi")
-    ]
+    columns = [UNIQUE_ID, CUTOFF, DS, Y, "model", *forecast_columns(level)]
     forecasts = forecasts[columns].sort_values(["model", UNIQUE_ID, CUTOFF, DS])
     forecasts.to_csv(HERE / "forecasts.csv.gz", index=False, float_format="%.2f")
 

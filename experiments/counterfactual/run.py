@@ -39,7 +39,7 @@ import yaml
 from experiments import protocol_args
 from forecasting.counterfactual import PRE_PERIOD, REGRESSOR, CounterfactualEngine
 from forecasting.data import ObservationStore
-from forecasting.frame import series_history
+from forecasting.frame import EFFECT, hi_col, lo_col, series_history
 from forecasting.home import encounters_home
 from forecasting.interventions import Scenario, design_matrix, load_catalog
 from forecasting.models import make_model
@@ -227,8 +227,8 @@ def _project_estimates(task: Task, y: pd.Series, config: dict) -> list[dict]:
                     {
                         "method": name,
                         "estimate": totals["effect"],
-                        "lo": totals[f"effect_lo_{level}"],
-                        "hi": totals[f"effect_hi_{level}"],
+                        "lo": totals[lo_col(level, EFFECT)],
+                        "hi": totals[hi_col(level, EFFECT)],
                         "dropped": INJECTED_ID in model.dropped_regressors_,
                     }
                 )

@@ -25,61 +25,26 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from forecasting.errors import DataError, EncountersWarning, NotFittedError
-from forecasting.frame import DS
+from forecasting.frame import (
+    DEFAULT_LEVEL,
+    DS,
+    EFFECT,
+    KEPT,
+    MEAN,
+    REGRESSOR,
+    STATUS,
+    check_level,
+    forecast_columns,
+    hi_col,
+    interval_columns,
+    lo_col,
+)
 
-MEAN = "mean"
-EFFECT = "effect"
-STATUS = "status"
-REGRESSOR = "regressor"
-KEPT = "kept"
-DEFAULT_LEVEL = (80, 95)
 MONTH_START = "MS"
 #: BLAS/OpenMP threads per model call. The matrices of one monthly series are tiny, and with the
 #: second core busy (another fit, the service) two BLAS threads made a SARIMAX fit ~10x slower;
 #: parallelism comes from fitting series in separate processes.
 ENGINE_THREADS = 1
-
-
-def lo_col(level: int) -> str:
-    """Name of the lower bound column of the ``level`` % interval, e.g. ``lo_80``."""
-    return f"lo_{level}"
-
-
-def hi_col(level: int) -> str:
-    """Name of the upper bound column of the ``level`` % interval, e.g. ``hi_80``."""
-    return f"hi_{level}"
-
-
-def check_level(level: Sequence[int]) -> list[int]:
-    """Return the interval levels sorted and deduplicated.
-
-    Args:
-        level: coverage levels in percent, integers strictly between 0 and 100, e.g. ``[80, 95]``.
-
-    Raises:
-        ValueError: a level is not an integer percentage in (0, 100).
-    """
-    if isinstance(level, numbers.Integral) or isinstance(level, str):
-        raise ValueError(f"level must be a list of percent integers, e.g. [80, 95]; got {level!r}")
-    levels = list(level)
-    bad = [
-        lv
-        for lv in levels
-        if isinstance(lv, bool) or not isinstance(lv, numbers.Integral) or not 0 < lv < 100
-    ]
-    if bad:
-        raise ValueError(
-            f"level must hold percent integers in (0, 100), e.g. [80, 95]; got {levels}"
-        )
-    return sorted({int(lv) for lv in levels})
-
-
-def forecast_columns(level: Sequence[int]) -> list[str]:
-    """The forecast frame's columns: ``mean`` then ``lo_<l>, hi_<l>`` for each level, ascending."""
-    cols = [MEAN]
-    for lv in check_level(level):
-        cols += [lo_col(lv), hi_col(lv)]
-    return cols
 
 
 def future_index(cutoff: pd.Timestamp, h: int) -> pd.DatetimeIndex:
@@ -298,7 +263,7 @@ class Forecaster:
             )
         self._check_fitted()
         levels = check_level(level)
-        cols = [EFFECT] + [c for lv in levels for c in (lo_col(lv), hi_col(lv))]
+        cols = [EFFECT, *interval_columns(levels)]
         active = self._active(self.regressors_)
         if active:
             with threadpool_limits(ENGINE_THREADS):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.models.base import MEAN, Forecaster, hi_col, lo_col, z_value
+from forecasting.frame import MEAN, hi_col, lo_col
+from forecasting.models.base import Forecaster, z_value
 
 
 def _multiplicative(point: np.ndarray, sd_log: np.ndarray, level: list[int]) -> pd.DataFrame:

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from forecasting.frame import DS, Y
-from forecasting.models.base import EFFECT, MEAN, Forecaster, hi_col, lo_col
+from forecasting.frame import DS, EFFECT, MEAN, Y, hi_col, lo_col
+from forecasting.models.base import Forecaster
 
 
 class _NoPlotlyNotice(logging.Filter):

@@ -6,8 +6,7 @@ import pytest
 
 from experiments.accuracy.ceiling import _drift, _rules, combination_rel, hindsight
 from experiments.accuracy.run import BENCHMARK
-from forecasting.backtest import CUTOFF
-from forecasting.frame import DS, UNIQUE_ID, Y
+from forecasting.frame import CUTOFF, DS, UNIQUE_ID, Y
 
 CUTOFFS = pd.to_datetime(["2020-01-01", "2020-04-01"])
 

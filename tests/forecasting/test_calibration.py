@@ -8,6 +8,7 @@ import pytest
 
 from forecasting.calibration import Calibrator, min_scores, rolling_calibrate
 from forecasting.errors import DataError, EncountersWarning, NotFittedError
+from forecasting.frame import hi_col, lo_col
 
 M = np.log1p(100.0)  # every point forecast is 100; every model interval's log-scale arm is 1
 
@@ -28,8 +29,8 @@ def rows(scores, step=1, start="2015-01-01"):
         }
     )
     for lv in (80, 95):
-        frame[f"lo_{lv}"] = np.expm1(M - 1)
-        frame[f"hi_{lv}"] = np.expm1(M + 1)
+        frame[lo_col(lv)] = np.expm1(M - 1)
+        frame[hi_col(lv)] = np.expm1(M + 1)
     return frame
 
 
@@ -99,7 +100,7 @@ def test_calibrated_intervals_cover_nominally_out_of_sample():
     calibrator = Calibrator().fit(frame(400))
     test = calibrator.transform(frame(4000))
     for lv in (80, 95):
-        covered = (test[f"lo_{lv}"] <= test["y"]) & (test["y"] <= test[f"hi_{lv}"])
+        covered = (test[lo_col(lv)] <= test["y"]) & (test["y"] <= test[hi_col(lv)])
         assert covered.mean() == pytest.approx(lv / 100, abs=0.03)
 
 

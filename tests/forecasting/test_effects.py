@@ -13,7 +13,6 @@ from forecasting.effects import (
     APART,
     CLOSEST,
     ONSET,
-    interval_names,
     onset_sensitivity,
     regression,
     shifted_catalog,
@@ -21,9 +20,9 @@ from forecasting.effects import (
     summarise,
 )
 from forecasting.errors import NotFittedError, ScenarioError
+from forecasting.frame import EFFECT, STATUS
 from forecasting.interventions import design_matrix
 from forecasting.models import SARIMAX, UCM, Naive
-from forecasting.models.base import EFFECT, STATUS
 from tests.forecasting.fitted_series import USBP, default_catalog, sarimax, series, ucm
 
 GROUP = "mx_enforcement_2023_12"
@@ -54,7 +53,7 @@ def test_regression_needs_a_fitted_state_space_model():
 def test_summarise_gives_mean_and_central_intervals():
     draws = np.arange(1, 1002, dtype=float)[:, None]
     out = summarise(draws, [80], "effect")
-    assert list(out) == interval_names("effect", [80]) == ["effect", "effect_lo_80", "effect_hi_80"]
+    assert list(out) == ["effect", "effect_lo_80", "effect_hi_80"]
     assert (out["effect"][0], out["effect_lo_80"][0], out["effect_hi_80"][0]) == (501, 101, 901)
 
 

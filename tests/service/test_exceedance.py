@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from forecasting.frame import hi_col, lo_col
 from service.exceedance import calibrate_paths, lognormal_exceedance, path_exceedance
 
 LEVELS = [80, 95]
@@ -16,8 +17,8 @@ def _frame(mu: np.ndarray, sigma: np.ndarray) -> pd.DataFrame:
     out = {"mean": np.expm1(mu)}
     for lv in LEVELS:
         z = stats.norm.ppf(0.5 + lv / 200)
-        out[f"lo_{lv}"] = np.expm1(mu - z * sigma)
-        out[f"hi_{lv}"] = np.expm1(mu + z * sigma)
+        out[lo_col(lv)] = np.expm1(mu - z * sigma)
+        out[hi_col(lv)] = np.expm1(mu + z * sigma)
     return pd.DataFrame(out)
 
 
@@ -60,8 +61,8 @@ def test_calibrated_paths_land_on_the_calibrated_bounds():
     for lv in LEVELS:
         p_hi = path_exceedance(mapped, [])  # no thresholds: shape (h, 0)
         assert p_hi.shape == (3, 0)
-        above = (mapped > calibrated[f"hi_{lv}"].to_numpy()).mean(axis=0)
-        below = (mapped < calibrated[f"lo_{lv}"].to_numpy()).mean(axis=0)
+        above = (mapped > calibrated[hi_col(lv)].to_numpy()).mean(axis=0)
+        below = (mapped < calibrated[lo_col(lv)].to_numpy()).mean(axis=0)
         np.testing.assert_allclose(above, (100 - lv) / 200, atol=0.006)
         np.testing.assert_allclose(below, (100 - lv) / 200, atol=0.006)
     # Unmapped, the same paths put almost nothing above the calibrated 80 % bound.

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting.frame import check_level
 from forecasting.models import SARIMAX, Ensemble, Naive, SeasonalNaive
-from forecasting.models.base import check_level, future_index, lognormal_frame
+from forecasting.models.base import future_index, lognormal_frame
 from forecasting.selection import weighted_median
 from tests.forecasting.synthetic import encounter_series
 

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from forecasting.errors import DataError, EncountersWarning, NotFittedError
+from forecasting.frame import forecast_columns
 from forecasting.models import MODELS, UCM, make_model
-from forecasting.models.base import Forecaster, forecast_columns
+from forecasting.models.base import Forecaster
 from tests.forecasting.synthetic import encounter_series, future
 
 H = 12
