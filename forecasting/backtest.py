@@ -79,6 +79,21 @@ def _check_origins(origins: Sequence, y: pd.Series) -> list[pd.Timestamp]:
     return sorted(set(cutoffs))
 
 
+def _check_regressors(X_full: pd.DataFrame, y: pd.Series, starts: Mapping) -> None:
+    missing_months = y.index.difference(X_full.index)
+    if len(missing_months):
+        raise DataError(
+            f"X_full must cover every month of y; missing {missing_months[0]:%Y-%m} "
+            f"and {len(missing_months) - 1} more"
+        )
+    unknown = sorted(set(starts) - set(X_full.columns))
+    if unknown:
+        raise DataError(
+            f"event_starts names columns {unknown} that X_full lacks; "
+            f"X_full has {list(X_full.columns)}"
+        )
+
+
 def backtest(
     model_factory: Callable[[], Forecaster] | Forecaster,
     y: pd.Series,
@@ -116,18 +131,7 @@ def backtest(
     levels = check_level(level)
     starts = {k: pd.Timestamp(v) for k, v in (event_starts or {}).items()}
     if X_full is not None:
-        missing_months = y.index.difference(X_full.index)
-        if len(missing_months):
-            raise DataError(
-                f"X_full must cover every month of y; missing {missing_months[0]:%Y-%m} "
-                f"and {len(missing_months) - 1} more"
-            )
-        unknown = sorted(set(starts) - set(X_full.columns))
-        if unknown:
-            raise DataError(
-                f"event_starts names columns {unknown} that X_full lacks; "
-                f"X_full has {list(X_full.columns)}"
-            )
+        _check_regressors(X_full, y, starts)
     frames = []
     for cutoff in cutoffs:
         y_train = y.loc[:cutoff]

@@ -33,15 +33,20 @@ from forecasting.frame import (
     lo_col,
 )
 from forecasting.interventions import Catalog, Scenario
-from forecasting.models.base import Forecaster, future_index
+from forecasting.models import MODELS
+from forecasting.models.base import Capability, Forecaster, future_index
 
 BUNDLE_FILE = "bundle.pkl"
 #: Bumped when the pickled layout changes, so an old artefact fails with a clear message.
 BUNDLE_FORMAT = 1
 H = "h"
 SCENARIO = "scenario"
-#: Families whose fitted coefficients give intervention effects with their uncertainty.
-EFFECT_FAMILIES = ("sarimax", "ucm")
+
+
+def is_regression(model: Forecaster) -> bool:
+    """Whether a fitted model is a regression on interventions that counterfactuals can use: it
+    declares :attr:`~forecasting.models.base.Capability.REGRESSION` and learned regressors."""
+    return model.can(Capability.REGRESSION) and bool(model.regressors_)
 
 
 def future_regressors(model: Forecaster, X: pd.DataFrame | None, h: int) -> pd.DataFrame:
@@ -50,10 +55,8 @@ def future_regressors(model: Forecaster, X: pd.DataFrame | None, h: int) -> pd.D
 
     Each holds its value at the cutoff (:func:`forecasting.backtest.carry_forward`), the rule the
     backtest measured accuracy and calibrated intervals under. An end the catalog knows of is a
-    scenario question (``remove`` from a month), not part of the forecast: applied to the
-    forecast, the end of the Circumvention of Lawful Pathways rule in May 2025 lifted a
-    coefficient confounded with Mexico's enforcement and forecast 59,390 Colombians for the
-    series' twelfth month (last month: 2,540; 4,267 with the rule held).
+    scenario question (``remove`` from a month), not part of the forecast: ending an event lifts
+    its coefficient, which after a shock is confounded with whatever else changed then.
 
     Args:
         model: the fitted model.
@@ -79,9 +82,10 @@ class SeriesModel:
         metrics: backtest metrics of the chosen model (``mase``, ``relmae``, ``coverage_80`` …).
         run_id: the MLflow child run that trained it, once logged.
         fallback: why the series fell back to a baseline, or ``None``.
-        effect_models: fitted regression models (SARIMAX, UCM) of the same training, best first:
-            what counterfactuals and decompositions use when the chosen model cannot attribute
-            change to interventions (a naive model, an ensemble).
+        effect_models: fitted regressions on interventions (models with
+            :attr:`~forecasting.models.base.Capability.REGRESSION`) of the same training by family,
+            best first: what counterfactuals and decompositions use when the chosen model cannot
+            attribute change to interventions (a naive model, an ensemble).
     """
 
     key: str
@@ -97,9 +101,9 @@ class SeriesModel:
 
     def regressions(self) -> dict[str, Forecaster]:
         """The fitted regressions on interventions by family, best first: the chosen model when
-        it is one (a SARIMAX or UCM fitted with its regressors), then :attr:`effect_models`."""
-        chosen = self.model_name in EFFECT_FAMILIES and self.model.regressors_
-        models = {self.model_name: self.model} if chosen else {}
+        it is one (declares the regression capability and was fitted with regressors), then
+        :attr:`effect_models`."""
+        models = {self.model_name: self.model} if is_regression(self.model) else {}
         for family, model in getattr(self, "effect_models", {}).items():
             models.setdefault(family, model)
         return models
@@ -160,21 +164,21 @@ class Bundle:
         except KeyError:
             raise UnknownSeriesError(key, close_keys(key, self.models)) from None
 
-    def effect_model(self, key: str, family: str | None = None) -> Forecaster:
-        """The model that attributes change to interventions for ``key`` (best first).
+    def effect_model(self, key: str, capability: Capability = Capability.REGRESSION) -> Forecaster:
+        """The best of ``key``'s regressions on interventions that has ``capability``
+        (:attr:`~forecasting.models.base.Capability.COMPONENTS` for decompositions).
 
         Raises:
             NotImplementedError: the training fitted no such model for the series.
         """
-        models = self.series_model(key).regressions()
-        if family is not None:
-            models = {k: v for k, v in models.items() if k == family}
+        models = [m for m in self.series_model(key).regressions().values() if m.can(capability)]
         if not models:
+            families = sorted(name for name, cls in MODELS.items() if capability in cls.declared)
             raise NotImplementedError(
-                f"no {family or ' or '.join(EFFECT_FAMILIES)} model was trained for {key}; "
-                "add the family to the experiment's models to serve counterfactuals"
+                f"no model with {capability} ({', '.join(families)}) was trained for {key} with "
+                "its intervention regressors; add the family to the experiment's models"
             )
-        return next(iter(models.values()))
+        return models[0]
 
     def engine(self, key: str, n_paths: int = 1000) -> CounterfactualEngine:
         """The counterfactual engine of ``key`` (built once, then reused)."""

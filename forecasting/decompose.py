@@ -31,33 +31,32 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.effects import Regression, regression, summarise
+from forecasting.draws import summarise
 from forecasting.errors import DataError
-from forecasting.frame import DEFAULT_LEVEL, check_level, hi_col, interval_columns, lo_col
+from forecasting.frame import (
+    CHANGE,
+    COMPONENT,
+    DEFAULT_LEVEL,
+    LOG_CHANGE,
+    NAME,
+    OTHER_INTERVENTIONS,
+    REMAINDER,
+    SEASONAL,
+    TOTAL,
+    TREND,
+    check_level,
+    interval_columns,
+)
 from forecasting.interventions import Catalog, month_index
-from forecasting.models.base import Forecaster
+from forecasting.models._statespace import Regression, regression_of
+from forecasting.models.base import Capability, Forecaster
+from forecasting.narrative import COMPONENT_NAMES, decomposition_summary
 
-COMPONENT = "component"
-NAME = "name"
-CHANGE = "change"
-LOG_CHANGE = "log_change"
-SEASONAL = "seasonal"
-TREND = "trend"
-REMAINDER = "remainder"
-OTHER = "other_interventions"
-TOTAL = "total"
 #: Regressors that move less than this between the two months are summed into one row.
 MIN_REGRESSOR_CHANGE = 0.01
 #: ``vs`` → months back to the month compared with.
 VS = {"previous": 1, "year": 12}
 DEFAULT_DRAWS = 4000
-_NAMES = {
-    SEASONAL: "the seasonal pattern",
-    TREND: "the trend",
-    OTHER: "other interventions with small changes",
-    REMAINDER: "what no component explains",
-    TOTAL: "the observed change",
-}
 
 
 @dataclass(frozen=True)
@@ -115,40 +114,100 @@ class DecompositionResult:
         return json.dumps(self.to_dict(), indent=indent)
 
 
-def _components(model: Forecaster) -> list[int]:
-    res = model.results_
-    level, seasonal = getattr(res, "level", None), getattr(res, "seasonal", None)
-    if level is None or seasonal is None:
-        raise NotImplementedError(
-            f"{type(model).__name__} has no level and seasonal components; decomposing a change "
-            "needs a structural model (UCM)"
-        )
-    return [level.offset, seasonal.offset]
-
-
-def _state_gap(model: Forecaster, reg: Regression, idx: list[int], at: list[int]) -> np.ndarray:
-    """How the smoothed states ``idx`` at times ``at`` move per unit of each coefficient."""
-    res = model.results_
-    clone = res.model.clone(res.model.data.orig_endog, exog=res.model.data.orig_exog)
-
-    def states(params: pd.Series) -> np.ndarray:
-        smoothed = clone.smooth(params, cov_type="none").smoothed_state
-        return np.concatenate([smoothed[idx, t] for t in at])
-
-    base = states(res.params)
-    gap = np.empty((len(idx) * len(at), len(reg.columns)))
-    for j, name in enumerate(reg.params):
-        params = res.params.copy()
-        params[name] += 1.0
-        gap[:, j] = states(params) - base
-    return gap
-
-
 def _regressor_name(catalog: Catalog, column: str) -> str:
     for group in catalog.groups:
         if group.id == column:
             return group.name
     return catalog.get(column).name
+
+
+def _months(y: pd.Series, month: object, vs: str) -> tuple[int, int]:
+    """Positions in ``y`` of the month compared with and the month explained."""
+    if vs not in VS:
+        raise ValueError(f"vs must be one of {list(VS)}; got {vs!r}")
+    try:
+        target = month_index(month, month)[0]
+    except ValueError as exc:
+        raise DataError(f"month must be a month such as '2024-01'; got {month!r}") from exc
+    base = target - pd.DateOffset(months=VS[vs])
+    for m in (base, target):
+        if m not in y.index:
+            raise DataError(
+                f"{m:%Y-%m} is outside the fitted months {y.index[0]:%Y-%m}..{y.index[-1]:%Y-%m}"
+                f"; month and the month it is compared with ({vs}) must both be observed"
+            )
+    return y.index.get_loc(base), y.index.get_loc(target)
+
+
+def _check_fit(model: Forecaster, y: pd.Series, X: pd.DataFrame) -> None:
+    nobs = model.results_.nobs
+    if not isinstance(y, pd.Series) or len(y) != nobs or y.index[-1] != model.cutoff_:
+        raise DataError(
+            f"y must be the series the model was fitted on ({nobs} months to {model.cutoff_:%Y-%m})"
+        )
+    if not isinstance(X, pd.DataFrame) or not X.index.equals(y.index):
+        raise DataError("X must be the design matrix the model was fitted with, indexed like y")
+
+
+def _regressor_parts(
+    model: Forecaster, reg: Regression, X: pd.DataFrame, at: tuple[int, int], betas: np.ndarray
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each moving regressor's log change per draw (small ones summed), and notes."""
+    # On the scale the coefficients act on (fractional values are read multiplicatively).
+    linear = model.linearise(X)
+    dx = linear.iloc[at[1]] - linear.iloc[at[0]]
+    parts: dict[str, np.ndarray] = {}
+    notes, small = [], []
+    for column in X.columns[(dx != 0).to_numpy()]:
+        if column not in reg.columns:
+            reason = model.dropped_regressors_.get(column, "not fitted by the model")
+            notes.append(
+                f"{column} changes between the two months but has no fitted effect ({reason}); "
+                "its part is in the trend and the remainder"
+            )
+            continue
+        part = dx[column] * betas[:, reg.index(column)]
+        if abs(dx[column]) < MIN_REGRESSOR_CHANGE:
+            # Keep the table to the events that move: a decade-old decay changes by 1e-6 a month.
+            small.append(column)
+            parts[OTHER_INTERVENTIONS] = parts.get(OTHER_INTERVENTIONS, 0) + part
+        else:
+            parts[column] = part
+    if small:
+        parts[OTHER_INTERVENTIONS] = parts.pop(OTHER_INTERVENTIONS)
+        notes.append(
+            f"{OTHER_INTERVENTIONS} sums regressors whose value changes by less than "
+            f"{MIN_REGRESSOR_CHANGE:g} between the months: {', '.join(small)}"
+        )
+    return parts, notes
+
+
+def _table(
+    parts: dict[str, np.ndarray], values: tuple[float, float], dz: float, catalog: Catalog, levels
+) -> pd.DataFrame:
+    y_a, y_b = values
+    # Logarithmic mean of y + 1: turns log changes into counts that add up to y_b - y_a.
+    weight = (y_b - y_a) / dz if dz != 0 else y_a + 1
+    rows = []
+    for component, log_draws in parts.items():
+        name = COMPONENT_NAMES.get(component) or _regressor_name(catalog, component)
+        row = {COMPONENT: component, NAME: name}
+        row.update({k: float(v) for k, v in summarise(weight * log_draws, levels, CHANGE).items()})
+        row[LOG_CHANGE] = float(log_draws.mean())
+        rows.append(row)
+    total = {COMPONENT: TOTAL, NAME: COMPONENT_NAMES[TOTAL], CHANGE: y_b - y_a, LOG_CHANGE: dz}
+    total.update(dict.fromkeys(interval_columns(levels, CHANGE), y_b - y_a))
+    return pd.DataFrame([*rows, total])
+
+
+def _method_notes(n_draws: int) -> list[str]:
+    return [
+        "contributions are changes on the log1p scale times the logarithmic mean of the two "
+        f"months' counts, so they add up to the observed change; intervals from {n_draws} "
+        "joint draws of the smoothed level, seasonal and coefficients",
+        "the trend is the smoothed level: it holds the lasting part of moves no component "
+        "explains; the remainder holds only the transient part (the irregular term)",
+    ]
 
 
 def decompose(
@@ -166,8 +225,8 @@ def decompose(
     """Split the change of a series into a month from the month before (or a year before).
 
     Args:
-        model: a fitted :class:`~forecasting.models.UCM` (level and seasonal components,
-            regression on ``log1p`` counts).
+        model: a fitted model with level and seasonal components and a regression on
+            ``log1p`` counts (:attr:`~forecasting.models.base.Capability.COMPONENTS`: a UCM).
         y: the series it was fitted on (month-start index ending at its cutoff).
         X: the design matrix it was fitted with.
         catalog: the catalog ``X`` came from (for the events' names).
@@ -187,140 +246,26 @@ def decompose(
         ValueError: unknown ``vs`` or bad levels.
     """
     levels = check_level(level)
-    if vs not in VS:
-        raise ValueError(f"vs must be one of {list(VS)}; got {vs!r}")
-    reg = regression(model)
-    idx = _components(model)
-    res = model.results_
-    if not isinstance(y, pd.Series) or len(y) != res.nobs or y.index[-1] != model.cutoff_:
-        raise DataError(
-            f"y must be the series the model was fitted on ({res.nobs} months to "
-            f"{model.cutoff_:%Y-%m})"
-        )
-    if not isinstance(X, pd.DataFrame) or not X.index.equals(y.index):
-        raise DataError("X must be the design matrix the model was fitted with, indexed like y")
-    try:
-        target = month_index(month, month)[0]
-    except ValueError as exc:
-        raise DataError(f"month must be a month such as '2024-01'; got {month!r}") from exc
-    base = target - pd.DateOffset(months=VS[vs])
-    for m in (base, target):
-        if m not in y.index:
-            raise DataError(
-                f"{m:%Y-%m} is outside the fitted months {y.index[0]:%Y-%m}..{y.index[-1]:%Y-%m}"
-                f"; month and the month it is compared with ({vs}) must both be observed"
-            )
-    a, b = y.index.get_loc(base), y.index.get_loc(target)
+    reg = regression_of(model).regression()
+    model.require(
+        Capability.COMPONENTS,
+        "has no level and seasonal components; decomposing a change needs a structural model (UCM)",
+    )
+    _check_fit(model, y, X)
+    a, b = _months(y, month, vs)
     draws_rng = np.random.default_rng(rng)
-
-    # Joint smoothed distribution of (level_a, seasonal_a, level_b, seasonal_b).
-    mean = np.concatenate([res.smoothed_state[idx, a], res.smoothed_state[idx, b]])
-    cross = res.smoother_results.smoothed_state_autocovariance(lag=b - a, t=b)[np.ix_(idx, idx)]
-    cov_a = res.smoothed_state_cov[np.ix_(idx, idx, [a])][..., 0]
-    cov_b = res.smoothed_state_cov[np.ix_(idx, idx, [b])][..., 0]
-    cov = np.block([[cov_a, cross.T], [cross, cov_b]])
     betas = reg.draws(n_draws, draws_rng)
-    states = draws_rng.multivariate_normal(mean, cov, size=n_draws, method="eigh")
-    if reg.columns:
-        states += (betas - reg.beta) @ _state_gap(model, reg, idx, [a, b]).T
-
+    states = model.component_draws((a, b), betas, draws_rng)
     z = np.log1p(y.to_numpy(dtype=float))
-    dz = z[b] - z[a]
-    parts: dict[str, np.ndarray] = {
-        SEASONAL: states[:, 3] - states[:, 1],
-        TREND: states[:, 2] - states[:, 0],
-    }
-    # On the scale the coefficients act on (fractional values are read multiplicatively).
-    linear = model.linearise(X)
-    dx = linear.iloc[b] - linear.iloc[a]
-    notes = []
-    small = []
-    for column in X.columns:
-        if dx[column] == 0:
-            continue
-        if column in reg.columns:
-            part = dx[column] * betas[:, reg.index(column)]
-            if abs(dx[column]) < MIN_REGRESSOR_CHANGE:
-                small.append(column)
-                parts[OTHER] = parts.get(OTHER, 0) + part
-            else:
-                parts[column] = part
-        else:
-            reason = model.dropped_regressors_.get(column, "not fitted by the model")
-            notes.append(
-                f"{column} changes between the two months but has no fitted effect ({reason}); "
-                "its part is in the trend and the remainder"
-            )
-    if small:
-        # Keep the table to the events that move: a decade-old decay changes by 1e-6 a month.
-        parts[OTHER] = parts.pop(OTHER)
-        notes.append(
-            f"{OTHER} sums regressors whose value changes by less than {MIN_REGRESSOR_CHANGE:g} "
-            f"between the months: {', '.join(small)}"
-        )
-    parts[REMAINDER] = dz - sum(parts.values())
-    y_a, y_b = float(y.iloc[a]), float(y.iloc[b])
-    # Logarithmic mean of y + 1: turns log changes into counts that add up to y_b - y_a.
-    weight = (y_b - y_a) / dz if dz != 0 else y_a + 1
-    rows = []
-    for component, log_draws in parts.items():
-        name = _NAMES.get(component) or _regressor_name(catalog, component)
-        row = {COMPONENT: component, NAME: name}
-        row.update({k: float(v) for k, v in summarise(weight * log_draws, levels, CHANGE).items()})
-        row[LOG_CHANGE] = float(log_draws.mean())
-        rows.append(row)
-    total = {COMPONENT: TOTAL, NAME: _NAMES[TOTAL], CHANGE: y_b - y_a, LOG_CHANGE: dz}
-    total.update(dict.fromkeys(interval_columns(levels, CHANGE), y_b - y_a))
-    frame = pd.DataFrame([*rows, total])
-    notes.append(
-        "contributions are changes on the log1p scale times the logarithmic mean of the two "
-        f"months' counts, so they add up to the observed change; intervals from {n_draws} "
-        "joint draws of the smoothed level, seasonal and coefficients"
-    )
-    notes.append(
-        "the trend is the smoothed level: it holds the lasting part of moves no component "
-        "explains; the remainder holds only the transient part (the irregular term)"
-    )
-    summary = _summary(series_key, base, target, y_a, y_b, frame, max(levels))
+    parts = {SEASONAL: states[:, 3] - states[:, 1], TREND: states[:, 2] - states[:, 0]}
+    moved, notes = _regressor_parts(model, reg, X, (a, b), betas)
+    parts.update(moved)
+    parts[REMAINDER] = z[b] - z[a] - sum(parts.values())
+    values = (float(y.iloc[a]), float(y.iloc[b]))
+    frame = _table(parts, values, z[b] - z[a], catalog, levels)
+    notes += _method_notes(n_draws)
+    months = (y.index[a], y.index[b])
+    summary = decomposition_summary(series_key, months, values, frame, max(levels))
     return DecompositionResult(
-        series_key, target, base, vs, tuple(levels), (y_a, y_b), frame, summary, tuple(notes)
+        series_key, months[1], months[0], vs, tuple(levels), values, frame, summary, tuple(notes)
     )
-
-
-def _count(value: float, signed: bool = True) -> str:
-    value = float(np.round(value)) or 0.0  # no "−0"
-    text = f"{value:+,.0f}" if signed else f"{value:,.0f}"
-    return text.replace("-", "−")
-
-
-def _summary(
-    key: str,
-    base: pd.Timestamp,
-    target: pd.Timestamp,
-    y_a: float,
-    y_b: float,
-    frame: pd.DataFrame,
-    level: int,
-) -> str:
-    change = y_b - y_a
-    verb = "rose" if change > 0 else "fell" if change < 0 else "stayed"
-    text = (
-        f"Between {base:%B %Y} and {target:%B %Y} {key} encounters {verb} from "
-        f"{_count(y_a, False)} to {_count(y_b, False)} ({_count(change)}). Of this, "
-    )
-    labelled, remainder = [], ""
-    for row in frame.to_dict(orient="records"):
-        component = row[COMPONENT]
-        figure = (
-            f"{_count(row[CHANGE])} ({level} % interval {_count(row[lo_col(level, CHANGE)])} "
-            f"to {_count(row[hi_col(level, CHANGE)])})"
-        )
-        if component == REMAINDER:
-            remainder = f"and {figure} remains unexplained"
-        elif component in (SEASONAL, TREND, OTHER):
-            labelled.append((_NAMES[component], figure))
-        elif component != TOTAL:
-            labelled.append((f"{row[NAME]} ({component})", figure))
-    first, *rest = labelled
-    pieces = [f"{first[0]} accounts for {first[1]}", *(f"{n} {f}" for n, f in rest), remainder]
-    return text + ", ".join(pieces) + "."

@@ -4,8 +4,9 @@ every public entry point runs on a panel.
 Frames across the project speak these names (STYLE.md, "one vocabulary"): a panel is
 ``unique_id, ds, y``; a forecast ``ds, mean, lo_<l>, hi_<l>``; a backtest adds ``cutoff`` and
 ``step``; a counterfactual holds ``reference``, ``counterfactual``, ``effect`` and
-``cumulative_effect``, each with its bounds ``<stem>_lo_<l>`` / ``<stem>_hi_<l>``. Interval column
-names are made by :func:`interval_col` and nowhere else.
+``cumulative_effect``, each with its bounds ``<stem>_lo_<l>`` / ``<stem>_hi_<l>``;
+decompositions and onset-sensitivity tables have their own columns below. Interval column names
+are made by :func:`interval_col` and nowhere else.
 """
 
 from __future__ import annotations
@@ -40,6 +41,23 @@ OBSERVED = "observed"
 REFERENCE = "reference"
 COUNTERFACTUAL = "counterfactual"
 CUMULATIVE_EFFECT = "cumulative_effect"
+#: Decompositions: one row per component, its change in counts and on the log1p scale.
+COMPONENT = "component"
+NAME = "name"
+CHANGE = "change"
+LOG_CHANGE = "log_change"
+#: The components besides each intervention, by id.
+SEASONAL = "seasonal"
+TREND = "trend"
+OTHER_INTERVENTIONS = "other_interventions"
+REMAINDER = "remainder"
+TOTAL = "total"
+#: Onset sensitivity: one row per shift of an event's dates.
+SHIFT = "shift"
+ONSET = "onset"
+AIC = "aic"
+CLOSEST_REGRESSOR = "closest_regressor"
+MONTHS_APART = "months_apart"
 #: The two ends of an interval.
 LO = "lo"
 HI = "hi"

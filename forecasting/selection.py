@@ -67,11 +67,9 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def combine(frames: Sequence[pd.DataFrame], weights: Sequence[float]) -> pd.DataFrame:
     """Weighted median of forecast or backtest frames with the same rows, column by column.
 
-    The mean and each interval bound is the members' weighted median. A weighted average lets one
-    member that breaks drag the combination: at the 2024-11 cutoff a Prophet fit forecast 31,284
-    for Venezuela's next month (last month: 1,090), and with under a third of the weight it made
-    the average 11,450. The median follows the majority. A bound that is below the
-    mean for every member stays below it, so the intervals stay nested. The first frame's other
+    The mean and each interval bound is the members' weighted median: a weighted average lets one
+    member that breaks drag the combination, the median follows the majority. A bound that is
+    below the mean for every member stays below it, so the intervals stay nested. The first frame's other
     columns (``cutoff``, ``ds``, ``step``, ``y``) are kept.
     """
     levels = frame_levels(frames[0])

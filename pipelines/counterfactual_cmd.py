@@ -20,12 +20,21 @@ import forecasting.counterfactual as cf
 import forecasting.decompose as dec
 from forecasting.data import ObservationStore
 from forecasting.data.store import close_keys
-from forecasting.effects import DEFAULT_SHIFTS, MAX_SHIFT, onset_report
 from forecasting.errors import UnknownSeriesError
-from forecasting.frame import DEFAULT_LEVEL, DS, EFFECT, UNIQUE_ID, hi_col, lo_col, series_history
+from forecasting.frame import (
+    CUMULATIVE_EFFECT,
+    DEFAULT_LEVEL,
+    DS,
+    EFFECT,
+    UNIQUE_ID,
+    hi_col,
+    lo_col,
+    series_history,
+)
 from forecasting.home import encounters_home
 from forecasting.interventions import Catalog, Scenario, design_matrix, load_catalog
 from forecasting.models import SARIMAX, UCM, Forecaster
+from forecasting.sensitivity import DEFAULT_SHIFTS, MAX_SHIFT, onset_report
 
 log = logging.getLogger("encounters")
 
@@ -116,8 +125,8 @@ def _counterfactual_table(frame: pd.DataFrame, level: int) -> str:
                 _interval(row, "counterfactual", level),
                 _fmt(row[EFFECT]),
                 _interval(row, EFFECT, level),
-                _fmt(row[cf.CUMULATIVE_EFFECT]),
-                _interval(row, cf.CUMULATIVE_EFFECT, level),
+                _fmt(row[CUMULATIVE_EFFECT]),
+                _interval(row, CUMULATIVE_EFFECT, level),
             )
         )
     return _align(rows)

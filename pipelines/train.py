@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 
 from forecasting.backtest import backtest, observed_by, score
-from forecasting.bundle import EFFECT_FAMILIES, Bundle, SeriesModel
+from forecasting.bundle import Bundle, SeriesModel, is_regression
 from forecasting.calibration import Calibrator, rolling_calibrate
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError
 from forecasting.frame import DS, UNIQUE_ID, series_history
 from forecasting.interventions import Catalog, design_matrix, load_catalog
 from forecasting.models import make_model
-from forecasting.models.base import Forecaster
+from forecasting.models.base import Capability, Forecaster
 from forecasting.models.ensemble import Ensemble
 from forecasting.selection import choose_pooled, combine, geometric_rel_mae, skill_weights
 from pipelines.config import Experiment, ModelSpec
@@ -132,12 +132,9 @@ def _fit_final(spec: ModelSpec, y: pd.Series, X: pd.DataFrame | None) -> Forecas
 
 def _effects(model: Forecaster, level: list[int]) -> pd.DataFrame | None:
     """The fitted intervention effects, for families that can attribute change to regressors."""
-    if not (model.supports_regressors and model.regressors_):
+    if not (model.can(Capability.EFFECTS) and model.regressors_):
         return None
-    try:
-        return model.effects(level)
-    except NotImplementedError:
-        return None
+    return model.effects(level)
 
 
 def _run_candidate(spec, task, origins, bench) -> CandidateResult:
@@ -328,11 +325,7 @@ class Training:
 
 def _effect_models(result: SeriesResult) -> dict[str, Forecaster]:
     """The fitted regression candidates of a series, most skilful first, for counterfactuals."""
-    ok = [
-        c
-        for c in result.candidates
-        if c.status == "ok" and c.spec.name in EFFECT_FAMILIES and c.model.regressors_
-    ]
+    ok = [c for c in result.candidates if c.status == "ok" and is_regression(c.model)]
     ok.sort(key=lambda c: c.metrics.get("rel_mae", np.inf))
     return {c.spec.name: c.model for c in ok if c is not result.chosen}
 

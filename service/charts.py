@@ -7,7 +7,7 @@ import threading
 import pandas as pd
 
 import forecasting.counterfactual as cf
-from forecasting.frame import DS, MEAN, hi_col, lo_col
+from forecasting.frame import COUNTERFACTUAL, DS, MEAN, REFERENCE, hi_col, lo_col
 from forecasting.plots import fan_chart
 from service.served import Served
 
@@ -47,10 +47,10 @@ def counterfactual_png(served: Served, result: cf.CounterfactualResult) -> bytes
     entry = served.entry(result.series)
     level = list(result.level)
     paths = [
-        ("reference", _quantity(result.frame, cf.REFERENCE, level)),
+        ("reference", _quantity(result.frame, REFERENCE, level)),
         (
             f"counterfactual: {cf.describe_scenario(result.scenario)}"[:90],
-            _quantity(result.frame, cf.COUNTERFACTUAL, level),
+            _quantity(result.frame, COUNTERFACTUAL, level),
         ),
     ]
     title = f"{result.series}: counterfactual ({result.method}, model version {served.version})"

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from forecasting.effects import DEFAULT_SHIFTS, MAX_SHIFT
 from forecasting.interventions import Scenario
+from forecasting.sensitivity import DEFAULT_SHIFTS, MAX_SHIFT
 
 SeriesKey = Annotated[
     str,

@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 import forecasting.counterfactual as cf
 from forecasting.bundle import Bundle, SeriesModel
 from forecasting.frame import DS, MEAN, forecast_columns
-from forecasting.models.base import Forecaster
+from forecasting.models.base import Capability, Forecaster
 from service import exceedance
 
 log = logging.getLogger("service")
@@ -45,7 +45,7 @@ class ModelInfo:
 
 
 @dataclass
-class Capability:
+class Answers:
     """What a series' model can answer beyond forecasts, and why not."""
 
     counterfactual: bool = False
@@ -111,17 +111,6 @@ def dumps(obj: object) -> bytes:
     return json.dumps(clean(obj), separators=(",", ":"), allow_nan=False).encode()
 
 
-def can_decompose(model: object) -> bool:
-    """A structural model with level and seasonal components (what ``decompose`` needs)."""
-    results = getattr(model, "results_", None)
-    return (
-        results is not None
-        and hasattr(model, "exog_")
-        and getattr(results, "level", None) is not None
-        and getattr(results, "seasonal", None) is not None
-    )
-
-
 @dataclass
 class _SeriesState:
     engine: cf.CounterfactualEngine | None = None
@@ -153,7 +142,7 @@ class Served:
         self.edge = BoundedCache(response_cache_size)
         self.charts = BoundedCache(chart_cache_size)
         self.results = BoundedCache(response_cache_size)
-        self.capability: dict[str, Capability] = {k: Capability() for k in bundle.keys}
+        self.capability: dict[str, Answers] = {k: Answers() for k in bundle.keys}
         self._state: dict[str, _SeriesState] = {k: _SeriesState() for k in bundle.keys}
 
     @property
@@ -210,26 +199,26 @@ class Served:
         return engine
 
     def structural_model(self, key: str) -> Forecaster | None:
-        """The series' UCM (what decompositions need), or None."""
+        """The series' model with level and seasonal components (what decompositions need),
+        or None."""
         try:
-            model = self.bundle.effect_model(key, "ucm")
-        except (NotImplementedError, AttributeError):
+            return self.bundle.effect_model(key, Capability.COMPONENTS)
+        except NotImplementedError:
             return None
-        return model if can_decompose(model) else None
 
     # -- lookups -------------------------------------------------------------------------------
 
     def entry(self, key: str) -> SeriesModel:
         return self.bundle.series_model(key)
 
-    def engine(self, key: str) -> tuple[cf.CounterfactualEngine | None, Capability]:
+    def engine(self, key: str) -> tuple[cf.CounterfactualEngine | None, Answers]:
         """The series' counterfactual engine (built on first use), or None with the reason."""
         self.entry(key)  # unknown series: UnknownSeriesError
         engine = self._state[key].engine or self._build_engine(key)
         return engine, self.capability[key]
 
     def supported(self, ability: Literal["counterfactual", "decompose"]) -> list[str]:
-        """The series whose model can answer ``ability`` (a :class:`Capability` field), for
+        """The series whose model can answer ``ability`` (a :class:`Answers` field), for
         messages that say where a request would work."""
         return [k for k, c in self.capability.items() if getattr(c, ability)]
 

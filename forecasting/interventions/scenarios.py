@@ -298,6 +298,17 @@ def apply_scenario(
     in_scope = catalog.regressors(key)
     out = X.copy()
     notes: list[str] = []
+    _remove_and_scale(catalog, scenario, key, in_scope, out, notes)
+    added = [
+        regressor
+        for add in scenario.add
+        if (regressor := _add(catalog, add, key, in_scope, out, notes)) is not None
+    ]
+    return CounterfactualDesign(out, tuple(added), tuple(notes))
+
+
+def _remove_and_scale(catalog, scenario, key, in_scope, out: pd.DataFrame, notes) -> None:
+    """Set removed events' columns to 0 over their months and multiply scaled ones, in place."""
     changes = [(r, 0.0) for r in scenario.remove] + [(s, s.factor) for s in scenario.scale]
     for change, factor in changes:
         regressor = _target(catalog, change.event, key, in_scope, notes)
@@ -316,28 +327,29 @@ def apply_scenario(
                 "it changes nothing"
             )
         out.loc[mask, regressor] *= factor
-    added = []
-    for add in scenario.add:
-        if add.id in catalog or add.id in out.columns:
-            raise ScenarioError(
-                f"added event id '{add.id}' is already a catalog id or a column; choose another"
+
+
+def _add(catalog, add, key, in_scope, out: pd.DataFrame, notes) -> AddedRegressor | None:
+    """Add a hypothetical event's column to ``out`` when it is in the series' scope."""
+    if add.id in catalog or add.id in out.columns:
+        raise ScenarioError(
+            f"added event id '{add.id}' is already a catalog id or a column; choose another"
+        )
+    like_regressor = None
+    if add.like is not None:
+        like_regressor = catalog.resolve(add.like)
+        if like_regressor != add.like:
+            notes.append(
+                f"{add.id} borrows the effect of {add.like}, which is modelled in group "
+                f"{like_regressor}: it borrows the group's effect"
             )
-        like_regressor = None
-        if add.like is not None:
-            like_regressor = catalog.resolve(add.like)
-            if like_regressor != add.like:
-                notes.append(
-                    f"{add.id} borrows the effect of {add.like}, which is modelled in group "
-                    f"{like_regressor}: it borrows the group's effect"
-                )
-            if like_regressor not in in_scope:
-                notes.append(
-                    f"{add.id} borrows the effect of {like_regressor}, which is not a regressor "
-                    f"of {key.key}: the effect must come from a series it is fitted on"
-                )
-        if not add.scope.matches(key):
-            notes.append(f"added event {add.id} is not in scope for {key.key}; no column added")
-            continue
-        out[add.id] = add.values(out.index)
-        added.append(AddedRegressor(add.id, add.effect_pct, add.like, like_regressor))
-    return CounterfactualDesign(out, tuple(added), tuple(notes))
+        if like_regressor not in in_scope:
+            notes.append(
+                f"{add.id} borrows the effect of {like_regressor}, which is not a regressor "
+                f"of {key.key}: the effect must come from a series it is fitted on"
+            )
+    if not add.scope.matches(key):
+        notes.append(f"added event {add.id} is not in scope for {key.key}; no column added")
+        return None
+    out[add.id] = add.values(out.index)
+    return AddedRegressor(add.id, add.effect_pct, add.like, like_regressor)

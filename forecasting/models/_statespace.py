@@ -30,6 +30,13 @@ The model is ``log1p(y_t) = x_t' beta + e_t`` with ``e_t`` a linear Gaussian sta
   months made the cumulative effect about 15-25 % too large (``experiments/counterfactual``).
 - **Back-transform.** The mean is the lognormal mean ``exp(mu + var / 2) - 1``; bounds are
   quantiles.
+
+The same facts make counterfactuals cheap and exact, which is why these families declare
+:attr:`~forecasting.models.base.Capability.REGRESSION` and implement :class:`LogRegression`:
+an intervention acts only in its own months (the errors do not depend on ``x``, so changing
+``x_t`` moves ``log1p(y_t)`` by ``(x'_t - x_t)' beta`` and nothing else); coefficient uncertainty
+is one draw of ``beta ~ N(beta_hat, Cov)`` per path; and a path simulated at ``beta_hat`` moves by
+``D (beta - beta_hat)`` for any draw, without refiltering.
 """
 
 from __future__ import annotations
@@ -37,15 +44,18 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.statespace.mlemodel import MLEModel
 
-from forecasting.errors import EncountersWarning
+from forecasting.errors import EncountersWarning, NotFittedError
 from forecasting.models._profile import FixedErrors, Profile, ProfileFit, filter_columns
-from forecasting.models.base import Forecaster, effect_frame, lognormal_frame
+from forecasting.models.base import Capability, Forecaster
+from forecasting.models.predictive import effect_frame, lognormal_frame
 
 #: statsmodels' information-matrix covariance; see the module docstring for why not ``'opg'``.
 COV_TYPE = "oim"
@@ -54,6 +64,94 @@ MAXITER = 200
 #: regressor values multiplicatively (see the module docstring).
 SHAPE_ITERATIONS = 6
 SHAPE_TOL = 1e-3
+#: How far ``obs_intercept`` may be from ``X beta`` and still count as the regression.
+_INTERCEPT_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Regression:
+    """The regression part of a fitted log-linear state-space forecaster.
+
+    Attributes:
+        columns: the regressor columns the fit uses (``model.exog_``), in order.
+        params: their coefficient names in the statsmodels results.
+        beta: estimated coefficients on the ``log1p`` scale, shape (k,).
+        cov: their covariance, shape (k, k).
+    """
+
+    columns: tuple[str, ...]
+    params: tuple[str, ...]
+    beta: np.ndarray
+    cov: np.ndarray
+
+    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` coefficient vectors from ``N(beta, cov)``, shape (n, k)."""
+        if not self.columns:
+            return np.zeros((n, 0))
+        # eigh tolerates the near-singular covariances that collinear event columns produce.
+        return rng.multivariate_normal(self.beta, self.cov, size=n, method="eigh")
+
+    def index(self, column: str) -> int:
+        """Position of ``column`` among :attr:`columns`."""
+        return self.columns.index(column)
+
+
+class LogRegression(Protocol):
+    """A fitted model with :attr:`~forecasting.models.base.Capability.REGRESSION`: what the
+    counterfactual engine and decompositions use of it."""
+
+    cutoff_: pd.Timestamp
+    regressors_: list[str]
+    dropped_regressors_: dict[str, str]
+    exog_: list[str]
+    #: The final fit's Akaike information criterion.
+    aic: float
+
+    def regression(self) -> Regression:
+        """The fitted coefficients and their covariance."""
+        ...
+
+    def linearise(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` on the scale the coefficients act on."""
+        ...
+
+    def simulate_log_paths(
+        self, X_future: np.ndarray, n: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Paths of ``log1p(y)`` after the cutoff at the estimated coefficients, (n, h)."""
+        ...
+
+    def forecast_gap(self, X_future: np.ndarray) -> np.ndarray:
+        """``D``: how the forecast mean of ``log1p(y)`` moves per unit of each coefficient."""
+        ...
+
+
+def regression_of(model: Forecaster) -> LogRegression:
+    """``model`` as a :class:`LogRegression`, checked.
+
+    Raises:
+        NotImplementedError: the family does not declare the regression capability.
+        NotFittedError: the model is not fitted.
+    """
+    model.require(
+        Capability.REGRESSION,
+        "is not a regression on log1p counts with state-space errors; counterfactuals and "
+        "decompositions need the SARIMAX or UCM family",
+    )
+    if not hasattr(model, "cutoff_"):
+        raise NotFittedError(
+            f"this {type(model).__name__} is not fitted yet; call fit(y, X) before using it"
+        )
+    return model  # type: ignore[return-value]
+
+
+def _static(matrix: np.ndarray, name: str) -> np.ndarray:
+    if matrix.shape[-1] != 1:
+        raise NotImplementedError(
+            f"the model's {name} matrix varies over time; path simulation here needs a "
+            "time-invariant state-space model"
+        )
+    return matrix[..., 0]
 
 
 @contextmanager
@@ -79,7 +177,15 @@ class StateSpaceForecaster(Forecaster):
         exog_: the regressor columns the final fit uses.
     """
 
-    takes_regressors = True
+    declared = frozenset(
+        {
+            Capability.REGRESSORS,
+            Capability.EFFECTS,
+            Capability.SAMPLE_PATHS,
+            Capability.REGRESSION,
+            Capability.KEEP,
+        }
+    )
     min_obs = 36
     min_t: float
     keep: Sequence[str]
@@ -217,14 +323,26 @@ class StateSpaceForecaster(Forecaster):
                 out[column] = np.where(v <= 1, np.log1p(theta * inside) / np.log1p(theta), v)
         return out
 
-    # -- regressor coefficients -------------------------------------------------------------
+    # -- the regression protocol (LogRegression) --------------------------------------------
 
-    def _beta_cov(self) -> np.ndarray:
-        names = [self._exog_param(c) for c in self.exog_]
-        return self.results_.cov_params().loc[names, names].to_numpy()
+    @property
+    def aic(self) -> float:
+        """The final fit's Akaike information criterion."""
+        return float(self.results_.aic)
 
-    def _exog_gap(self, X_future: np.ndarray, h: int) -> np.ndarray:
-        """``D = X_future - K(X)``, shape (h, k): how the forecast mean moves per unit of beta."""
+    def regression(self) -> Regression:
+        """The coefficients of :attr:`exog_` and their covariance (``cov_type='oim'``)."""
+        params = tuple(self._exog_param(c) for c in self.exog_)
+        beta = self.results_.params[list(params)].to_numpy(dtype=float)
+        cov = self.results_.cov_params().loc[list(params), list(params)].to_numpy(dtype=float)
+        return Regression(tuple(self.exog_), params, beta, cov)
+
+    def forecast_gap(self, X_future: np.ndarray) -> np.ndarray:
+        """``D = X_future - K(X)``, shape (h, k): how the forecast mean of ``log1p(y)`` moves
+        per unit of each coefficient (``X_future``: linearised values of :attr:`exog_`)."""
+        h = len(X_future)
+        if not self.exog_:
+            return np.zeros((h, 0))
         fitted = self.results_.model
         # A clone, so concurrent forecasts never filter the fitted model's own matrices.
         model = fitted.clone(fitted.data.orig_endog, exog=fitted.data.orig_exog)
@@ -237,6 +355,50 @@ class StateSpaceForecaster(Forecaster):
             state = transition @ state
         return X_future - k_of_x
 
+    def simulate_log_paths(
+        self, X_future: np.ndarray, n: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Sample paths of ``log1p(y)`` after the cutoff at the estimated coefficients.
+
+        Vectorised over paths (``MLEResults.simulate`` loops over repetitions, about 1.5 s for
+        1,000 paths of 24 months): the state at the first future month is drawn from its
+        predicted distribution given the data, then the time-invariant system runs forward.
+
+        Args:
+            X_future: linearised future values of :attr:`exog_`, shape (h, k).
+            n: number of paths.
+            rng: random generator.
+
+        Returns:
+            Array of shape (n, h).
+        """
+        res, reg = self.results_, self.regression()
+        fr = res.filter_results
+        X_fit = np.asarray(res.model.exog if reg.columns else np.zeros((res.nobs, 0)), float)
+        if not np.allclose(fr.obs_intercept[0], X_fit @ reg.beta, atol=_INTERCEPT_TOL, rtol=0):
+            raise NotImplementedError(
+                "the model's observation intercept is not its regression on the regressors; "
+                "path simulation needs a regression with state-space errors"
+            )
+        Z = _static(fr.design, "design")[0]
+        T = _static(fr.transition, "transition")
+        R = _static(fr.selection, "selection")
+        Q = _static(fr.state_cov, "state_cov")
+        H = float(_static(fr.obs_cov, "obs_cov")[0, 0])
+        c = _static(fr.state_intercept, "state_intercept")
+        h = X_future.shape[0]
+        d = X_future @ reg.beta
+        alpha = rng.multivariate_normal(
+            res.predicted_state[:, -1], res.predicted_state_cov[:, :, -1], size=n, method="eigh"
+        )
+        eps = rng.standard_normal((h, n)) * np.sqrt(max(H, 0.0))
+        eta = rng.multivariate_normal(np.zeros(len(Q)), Q, size=(h, n), method="eigh")
+        z = np.empty((n, h))
+        for s in range(h):
+            z[:, s] = alpha @ Z + d[s] + eps[s]
+            alpha = alpha @ T.T + c + eta[s] @ R.T
+        return z
+
     # -- hooks ------------------------------------------------------------------------------
 
     def _predict(self, h: int, X_df: pd.DataFrame, level: list[int]) -> pd.DataFrame:
@@ -246,8 +408,8 @@ class StateSpaceForecaster(Forecaster):
         mu = forecast.predicted_mean.to_numpy()
         var = forecast.var_pred_mean.to_numpy()
         if self.exog_:
-            gap = self._exog_gap(X_future, h)
-            var = var + np.einsum("ij,jk,ik->i", gap, self._beta_cov(), gap)
+            gap = self.forecast_gap(X_future)
+            var = var + np.einsum("ij,jk,ik->i", gap, self.regression().cov, gap)
         return lognormal_frame(mu, var, level)
 
     def _effects(self, level: list[int]) -> pd.DataFrame:
@@ -266,7 +428,7 @@ class StateSpaceForecaster(Forecaster):
             )
         z = np.asarray(simulated).reshape(h, n).T
         if self.exog_:
-            cov = self._beta_cov()
+            cov = self.regression().cov
             draws = rng.multivariate_normal(np.zeros(len(cov)), cov, size=n)
-            z = z + draws @ self._exog_gap(X_future, h).T
+            z = z + draws @ self.forecast_gap(X_future).T
         return np.expm1(z)

@@ -1,7 +1,9 @@
 """The Forecaster contract: input checks, fitted state and output assembly shared by every family.
 
-A model family subclasses :class:`Forecaster` and implements ``_fit`` and ``_predict`` (and
-``_effects`` / ``_sample_paths`` where it can). The public methods here validate once, at the
+A model family subclasses :class:`Forecaster`, implements ``_fit`` and ``_predict``, and declares
+what else it can do as :class:`Capability` values in ``declared`` (``_effects`` / ``_sample_paths``
+and the regression protocol of :mod:`forecasting.models._statespace`); callers ask
+:meth:`Forecaster.can`, never probe attributes. The public methods here validate once, at the
 boundary, so the private ones trust their input:
 
 - ``y`` is a float Series on a gap-free month-start index (freq ``MS``), finite and ``>= 0``;
@@ -17,11 +19,11 @@ import inspect
 import numbers
 import warnings
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from forecasting.errors import DataError, EncountersWarning, NotFittedError
@@ -30,14 +32,11 @@ from forecasting.frame import (
     DS,
     EFFECT,
     KEPT,
-    MEAN,
     REGRESSOR,
     STATUS,
     check_level,
     forecast_columns,
-    hi_col,
     interval_columns,
-    lo_col,
 )
 
 MONTH_START = "MS"
@@ -52,71 +51,41 @@ def future_index(cutoff: pd.Timestamp, h: int) -> pd.DatetimeIndex:
     return pd.date_range(cutoff + pd.offsets.MonthBegin(1), periods=h, freq=MONTH_START, name=DS)
 
 
-def z_value(level: int) -> float:
-    """Standard normal quantile bounding a central ``level`` % interval (1.2816 for 80)."""
-    return float(stats.norm.ppf(0.5 + level / 200))
+class Capability(StrEnum):
+    """What a model family can do beyond a forecast with intervals, declared on the class."""
+
+    #: Uses regressor columns (families without it warn and ignore them).
+    REGRESSORS = "regressors"
+    #: :meth:`Forecaster.effects`: a percent effect with intervals per regressor.
+    EFFECTS = "effects"
+    #: :meth:`Forecaster.sample_paths`: simulated future paths.
+    SAMPLE_PATHS = "sample_paths"
+    #: A regression on ``log1p`` counts with state-space errors
+    #: (:class:`~forecasting.models._statespace.LogRegression`): counterfactuals.
+    REGRESSION = "regression"
+    #: Smoothed level and seasonal states beside the regression: decompositions.
+    COMPONENTS = "components"
+    #: Chooses among candidate orders by AIC (``aic_``), and refits one alone with
+    #: ``clone(orders=(order,))``.
+    ORDERS = "orders"
+    #: Refits keeping named regressors whatever their ``|t|`` (``clone(keep=...)``).
+    KEEP = "keep"
 
 
-def normal_frame(mean: np.ndarray, sd: np.ndarray, level: Sequence[int]) -> pd.DataFrame:
-    """Forecast columns for a Gaussian predictive distribution on the count scale."""
-    out = {MEAN: mean}
-    for lv in level:
-        out[lo_col(lv)] = mean - z_value(lv) * sd
-        out[hi_col(lv)] = mean + z_value(lv) * sd
-    return pd.DataFrame(out)
-
-
-def lognormal_frame(mu: np.ndarray, var: np.ndarray, level: Sequence[int]) -> pd.DataFrame:
-    """Forecast columns for a Gaussian predictive distribution of ``log1p(y)``.
-
-    The mean is the mean of the back-transformed distribution, ``exp(mu + var / 2) - 1``, not
-    ``expm1(mu)`` (which is its median); interval bounds are quantiles and transform directly.
-
-    Args:
-        mu: predictive mean of ``log1p(y)``, shape (h,).
-        var: predictive variance of ``log1p(y)``, shape (h,).
-        level: interval levels in percent.
-    """
-    sd = np.sqrt(var)
-    out = {MEAN: np.expm1(mu + var / 2)}
-    for lv in level:
-        out[lo_col(lv)] = np.expm1(mu - z_value(lv) * sd)
-        out[hi_col(lv)] = np.expm1(mu + z_value(lv) * sd)
-    return pd.DataFrame(out)
-
-
-def sample_frame(paths: np.ndarray, level: Sequence[int]) -> pd.DataFrame:
-    """Forecast columns from sample paths on the count scale, shape (n, h): mean and quantiles."""
-    out = {MEAN: paths.mean(axis=0)}
-    for lv in level:
-        tail = (100 - lv) / 200
-        out[lo_col(lv)] = np.quantile(paths, tail, axis=0)
-        out[hi_col(lv)] = np.quantile(paths, 1 - tail, axis=0)
-    return pd.DataFrame(out)
-
-
-def effect_frame(coef: pd.Series, se: pd.Series, level: Sequence[int]) -> pd.DataFrame:
-    """Percent effects ``100 * (exp(coef) - 1)`` of log-scale coefficients, with Wald intervals.
-
-    Args:
-        coef: coefficient per regressor on the ``log1p`` scale (the effect of the column going
-            from 0 to 1).
-        se: its standard error.
-        level: interval levels in percent.
-    """
-    out = {EFFECT: 100 * np.expm1(coef)}
-    for lv in level:
-        out[lo_col(lv)] = 100 * np.expm1(coef - z_value(lv) * se)
-        out[hi_col(lv)] = 100 * np.expm1(coef + z_value(lv) * se)
-    return pd.DataFrame(out, index=coef.index)
+#: What a family built with ``use_regressors=False`` cannot do, whatever it declares.
+NEEDS_REGRESSORS = frozenset(
+    {Capability.REGRESSORS, Capability.EFFECTS, Capability.REGRESSION, Capability.KEEP}
+)
 
 
 class Forecaster:
     """One model behind one interface: fit on a monthly series and its regressors, then forecast.
 
-    Subclasses keep ``__init__`` to storing hyperparameters (so :meth:`clone` works) and implement
-    ``_fit(y, X)`` and ``_predict(h, X_df, level)``; optionally ``_effects(level)`` and
-    ``_sample_paths(h, X_df, n, rng)``.
+    Subclasses keep ``__init__`` to storing hyperparameters (so :meth:`clone` works), implement
+    ``_fit(y, X)`` and ``_predict(h, X_df, level)``, and list in ``declared`` what else they
+    implement: ``_effects(level)`` for :attr:`Capability.EFFECTS`, ``_sample_paths(h, X_df, n,
+    rng)`` for :attr:`Capability.SAMPLE_PATHS`. The contract tests hold every family to its
+    declaration.
 
     Attributes set by :meth:`fit`:
         cutoff_: the last month of the training series.
@@ -125,8 +94,8 @@ class Forecaster:
         dropped_regressors_: the learned regressors the model does not use, with the reason.
     """
 
-    #: Whether the family can use regressor columns; families that cannot warn and ignore them.
-    takes_regressors: ClassVar[bool] = False
+    #: What the family can do (see :class:`Capability`).
+    declared: ClassVar[frozenset[Capability]] = frozenset()
     #: A hyperparameter of the families that take regressors: ``False`` fits one without them,
     #: so a backtest can decide whether a series gets them. (A class default as well, so that
     #: models pickled before it existed read as using their regressors.)
@@ -135,9 +104,31 @@ class Forecaster:
     min_obs: ClassVar[int] = 2
 
     @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What this model can do: its family's declaration, less what needs the regressors
+        when it was built without them."""
+        return self.declared if self.use_regressors else self.declared - NEEDS_REGRESSORS
+
+    def can(self, capability: Capability) -> bool:
+        """Whether :attr:`capabilities` holds ``capability``."""
+        return capability in self.capabilities
+
+    @property
+    def takes_regressors(self) -> bool:
+        """Whether the family can use regressor columns at all."""
+        return Capability.REGRESSORS in self.declared
+
+    @property
     def supports_regressors(self) -> bool:
         """Whether this model uses regressor columns: its family can, and it was not told not to."""
-        return self.takes_regressors and self.use_regressors
+        return self.can(Capability.REGRESSORS)
+
+    @property
+    def constant_regressors(self) -> dict[str, float]:
+        """The learned regressors that were constant over the fit window, with their value: no
+        refit can estimate their effect."""
+        self._check_fitted()
+        return dict(self._fit_constants_)
 
     def get_params(self) -> dict[str, Any]:
         """The hyperparameters given at construction, by name."""
@@ -261,6 +252,7 @@ class Forecaster:
             raise NotImplementedError(
                 f"{type(self).__name__} {why}, so it has no regressor effects to report"
             )
+        self.require(Capability.EFFECTS, "cannot attribute change to single regressors")
         self._check_fitted()
         levels = check_level(level)
         cols = [EFFECT, *interval_columns(levels)]
@@ -300,6 +292,7 @@ class Forecaster:
             NotFittedError: before :meth:`fit`.
             NotImplementedError: the family cannot simulate.
         """
+        self.require(Capability.SAMPLE_PATHS, "cannot simulate sample paths")
         self._check_fitted()
         h = self._check_h(h)
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
@@ -324,15 +317,20 @@ class Forecaster:
 
     def _effects(self, level: list[int]) -> pd.DataFrame:
         raise NotImplementedError(
-            f"{type(self).__name__} cannot attribute change to single regressors"
+            f"{type(self).__name__} declares effects but does not compute them"
         )
 
     def _sample_paths(
         self, h: int, X_df: pd.DataFrame, n: int, rng: np.random.Generator
     ) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} cannot simulate sample paths")
+        raise NotImplementedError(f"{type(self).__name__} declares sample paths but has none")
 
     # -- checks -----------------------------------------------------------------------------
+
+    def require(self, capability: Capability, missing: str) -> None:
+        """Raise ``NotImplementedError`` with a sentence when the model lacks ``capability``."""
+        if not self.can(capability):
+            raise NotImplementedError(f"{type(self).__name__} {missing}")
 
     def _active(self, columns: list[str]) -> list[str]:
         return [c for c in columns if c not in self.dropped_regressors_]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecasting.models.base import Forecaster
+from forecasting.models.base import Capability, Forecaster
 
 
 class Ensemble(Forecaster):
@@ -30,7 +30,7 @@ class Ensemble(Forecaster):
         weights_: the normalised weights, shape (n_members,).
     """
 
-    takes_regressors = True
+    declared = frozenset({Capability.REGRESSORS, Capability.SAMPLE_PATHS})
 
     def __init__(
         self, members: Sequence[Forecaster | str] = (), weights: Sequence[float] | None = None
@@ -53,6 +53,15 @@ class Ensemble(Forecaster):
                 )
             if w.sum() == 0:
                 raise ValueError("weights must not all be zero")
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """Regressors (passed to the members that use them), and sample paths when every member
+        can simulate. Effects are the members' own: read them through ``members_``."""
+        members = self.members_ if hasattr(self, "members_") else self._instances()
+        if all(m.can(Capability.SAMPLE_PATHS) for m in members):
+            return self.declared
+        return self.declared - {Capability.SAMPLE_PATHS}
 
     @property
     def min_obs(self) -> int:  # type: ignore[override]
@@ -78,12 +87,6 @@ class Ensemble(Forecaster):
 
         frames = [m.predict(h, self._member_X(m, X_df), level) for m in self.members_]
         return combine(frames, self.weights_).reset_index(drop=True)
-
-    def _effects(self, level: list[int]) -> pd.DataFrame:
-        raise NotImplementedError(
-            "an Ensemble has no coefficients of its own; read each member's effects() through "
-            "members_, or compare sample_paths under two X_df"
-        )
 
     def _sample_paths(
         self, h: int, X_df: pd.DataFrame, n: int, rng: np.random.Generator

@@ -15,7 +15,8 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel, ETSResults
 
 from forecasting.errors import EncountersWarning
 from forecasting.models._statespace import MAXITER, quiet_statsmodels
-from forecasting.models.base import Forecaster, lognormal_frame
+from forecasting.models.base import Capability, Forecaster
+from forecasting.models.predictive import lognormal_frame
 
 #: trend choice -> statsmodels (trend, damped_trend) candidates; ``auto`` keeps the lower AIC.
 TRENDS: dict[str, list[tuple[str | None, bool]]] = {
@@ -40,6 +41,7 @@ class ETS(Forecaster):
         aic_: AIC per candidate ``(trend, damped_trend)``.
     """
 
+    declared = frozenset({Capability.SAMPLE_PATHS})
     min_obs = 36
 
     def __init__(self, trend: str = "auto", season_length: int = 12):

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from forecasting.frame import MEAN, hi_col, lo_col
-from forecasting.models.base import Forecaster, z_value
+from forecasting.models.base import Forecaster
+from forecasting.models.predictive import z_value
 
 
 def _multiplicative(point: np.ndarray, sd_log: np.ndarray, level: list[int]) -> pd.DataFrame:

@@ -2,10 +2,8 @@
 
 On ``log1p(y)`` Prophet's additive seasonality and regressors act multiplicatively on the counts
 (a regressor's effect is ``100 * (exp(coef) - 1)`` percent, as in the state-space families), and a
-trend that falls cannot take the forecast below zero. An earlier version fitted counts with
-multiplicative seasonality: after the 2023-2025 collapses its linear trend extrapolated to
-forecasts of 12,507 for Cuba (last month: 410) and 117,854 for the southwest total (6,321),
-negative values clipped to zero, and a multiplicative season flipped by a negative trend.
+trend that falls cannot take the forecast below zero (on counts, a linear trend fitted through a
+collapse extrapolates far from the last month, and a multiplicative season flips sign with it).
 Intervals are quantiles of Prophet's predictive samples, back-transformed; the mean is the
 lognormal mean from Prophet's point forecast and the samples' variance on the log scale, so it is
 a mean (Prophet's ``interval_width`` is not used).
@@ -21,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.frame import DS, EFFECT, MEAN, Y, hi_col, lo_col
-from forecasting.models.base import Forecaster
+from forecasting.models.base import Capability, Forecaster
 
 
 class _NoPlotlyNotice(logging.Filter):
@@ -64,7 +62,7 @@ class Prophet(Forecaster):
         model_: the fitted ``prophet.Prophet``.
     """
 
-    takes_regressors = True
+    declared = frozenset({Capability.REGRESSORS, Capability.EFFECTS, Capability.SAMPLE_PATHS})
     min_obs = 24
 
     def __init__(

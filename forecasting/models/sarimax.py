@@ -21,6 +21,7 @@ from statsmodels.tsa.statespace import sarimax as sm_sarimax
 from forecasting.models import _profile
 from forecasting.models._profile import Profile, ProfileFit
 from forecasting.models._statespace import StateSpaceForecaster
+from forecasting.models.base import Capability
 
 Order = tuple[int, int, int]
 SeasonalOrder = tuple[int, int, int, int]
@@ -58,6 +59,7 @@ class SARIMAX(StateSpaceForecaster):
         exog_: the regressor columns the final fit uses.
     """
 
+    declared = StateSpaceForecaster.declared | {Capability.ORDERS}
     _scale_param = "sigma2"
 
     def __init__(

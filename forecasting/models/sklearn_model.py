@@ -25,7 +25,8 @@ from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, cross_val_predict
 
-from forecasting.models.base import Forecaster, sample_frame
+from forecasting.models.base import Capability, Forecaster
+from forecasting.models.predictive import sample_frame
 
 #: the seasonal lag the target is measured against, and the longest lag the features read.
 SEASON = 12
@@ -101,7 +102,7 @@ class SklearnForecaster(Forecaster):
         residuals_: out-of-fold residuals of the year-over-year target, ``log1p`` scale.
     """
 
-    takes_regressors = True
+    declared = frozenset({Capability.REGRESSORS, Capability.SAMPLE_PATHS})
     #: three years: the fifteen months of lags leave 21 training rows.
     min_obs = 36
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from forecasting.models._profile import UnobservedComponents
 from forecasting.models._statespace import StateSpaceForecaster
+from forecasting.models.base import Capability
 
 TRENDS = ("local level", "local linear trend", "smooth trend", "random walk with drift")
 
@@ -36,6 +37,8 @@ class UCM(StateSpaceForecaster):
         exog_: the regressor columns the final fit uses.
         theta_: the effect at which each fractional column is read (see ``_statespace``).
     """
+
+    declared = StateSpaceForecaster.declared | {Capability.COMPONENTS}
 
     def __init__(
         self,
@@ -74,3 +77,54 @@ class UCM(StateSpaceForecaster):
 
     def _exog_param(self, column: str) -> str:
         return f"beta.{column}"
+
+    # -- components (Capability.COMPONENTS) -------------------------------------------------
+
+    def component_draws(
+        self, months: tuple[int, int], betas: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Joint draws of the smoothed level and seasonal in two fitted months.
+
+        Drawn from their smoothed distribution (covariances in and across the months), then
+        moved by each coefficient draw's departure from the estimate: the smoothed states are
+        linear in the coefficients.
+
+        Args:
+            months: positions ``(a, b)`` of the two months in the fitted series, ``a < b``.
+            betas: coefficient draws, shape (n, k), as :meth:`regression`'s ``draws`` give.
+            rng: random generator.
+
+        Returns:
+            Array of shape (n, 4): level and seasonal at ``a``, then at ``b``.
+        """
+        res = self.results_
+        idx = [res.level.offset, res.seasonal.offset]
+        a, b = months
+        mean = np.concatenate([res.smoothed_state[idx, a], res.smoothed_state[idx, b]])
+        cross = res.smoother_results.smoothed_state_autocovariance(lag=b - a, t=b)
+        cross = cross[np.ix_(idx, idx)]
+        cov_a = res.smoothed_state_cov[np.ix_(idx, idx, [a])][..., 0]
+        cov_b = res.smoothed_state_cov[np.ix_(idx, idx, [b])][..., 0]
+        cov = np.block([[cov_a, cross.T], [cross, cov_b]])
+        states = rng.multivariate_normal(mean, cov, size=len(betas), method="eigh")
+        reg = self.regression()
+        if reg.columns:
+            states += (betas - reg.beta) @ self._state_gap(reg, idx, [a, b]).T
+        return states
+
+    def _state_gap(self, reg, idx: list[int], at: list[int]) -> np.ndarray:
+        """How the smoothed states ``idx`` at times ``at`` move per unit of each coefficient."""
+        res = self.results_
+        clone = res.model.clone(res.model.data.orig_endog, exog=res.model.data.orig_exog)
+
+        def states(params: pd.Series) -> np.ndarray:
+            smoothed = clone.smooth(params, cov_type="none").smoothed_state
+            return np.concatenate([smoothed[idx, t] for t in at])
+
+        base = states(res.params)
+        gap = np.empty((len(idx) * len(at), len(reg.columns)))
+        for j, name in enumerate(reg.params):
+            params = res.params.copy()
+            params[name] += 1.0
+            gap[:, j] = states(params) - base
+        return gap

@@ -12,8 +12,8 @@ import threading
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from forecasting.effects import onset_report
 from forecasting.errors import DataError, ScenarioError
+from forecasting.sensitivity import onset_report
 from service.deps import RegistryDep, ServedDep
 from service.errors import RequestError
 from service.routes.forecast import JSON, check_request

@@ -9,14 +9,15 @@ import pytest
 from forecasting.backtest import backtest, carry_forward, score
 from forecasting.errors import DataError
 from forecasting.models import Naive, SeasonalNaive
-from forecasting.models.base import Forecaster, normal_frame
+from forecasting.models.base import Capability, Forecaster
+from forecasting.models.predictive import normal_frame
 from tests.forecasting.synthetic import encounter_series
 
 
 class Recorder(Forecaster):
     """Forecasts the last value and records the regressors each fit and predict received."""
 
-    takes_regressors = True
+    declared = frozenset({Capability.REGRESSORS})
     seen: list[dict] = []
 
     def _fit(self, y, X):

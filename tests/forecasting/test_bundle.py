@@ -13,6 +13,7 @@ from forecasting.errors import UnknownSeriesError
 from forecasting.frame import series_history
 from forecasting.interventions import Scenario, design_matrix, load_catalog
 from forecasting.models import SARIMAX, UCM, Naive
+from forecasting.models.base import Capability
 
 KEY = "southwest/usbp"
 REMOVE = {"remove": [{"event": "mx_enforcement_2023_12", "start": "2025-09"}]}
@@ -86,8 +87,8 @@ def test_a_chosen_regression_without_regressors_defers_to_one_with_them(bundle):
     other = Bundle({KEY: chosen_plain}, bundle.catalog, [80, 95], 24)
     assert other.effect_model(KEY) is entry.effect_models["sarimax"]
     assert list(chosen_plain.regressions()) == ["sarimax"]
-    with pytest.raises(NotImplementedError, match="no ucm model was trained"):
-        other.effect_model(KEY, "ucm")
+    with pytest.raises(NotImplementedError, match=r"no model with components \(ucm\) was trained"):
+        other.effect_model(KEY, Capability.COMPONENTS)
 
 
 def test_served_forecasts_hold_each_regressor_at_its_cutoff_value(bundle):

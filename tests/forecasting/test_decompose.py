@@ -7,20 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from forecasting.decompose import (
+from forecasting.decompose import DEFAULT_DRAWS, decompose
+from forecasting.errors import DataError
+from forecasting.frame import (
     CHANGE,
     COMPONENT,
-    DEFAULT_DRAWS,
     LOG_CHANGE,
-    OTHER,
+    OTHER_INTERVENTIONS,
     REMAINDER,
     SEASONAL,
     TOTAL,
     TREND,
-    decompose,
 )
-from forecasting.effects import regression
-from forecasting.errors import DataError
 from tests.forecasting.fitted_series import USBP, sarimax, ucm
 
 SURGE = "mx_enforcement_2023_12"
@@ -76,7 +74,7 @@ def test_a_regressor_contributes_its_change_times_its_coefficient(fitted, januar
     assert dx != pytest.approx(21 / 31)
     weight = -125525 / np.log(124216 / 249741)
     # The mean over the coefficient draws decompose makes first from its seed (0).
-    reg = regression(fitted.model)
+    reg = fitted.model.regression()
     beta = reg.draws(DEFAULT_DRAWS, np.random.default_rng(0))[:, reg.index(SURGE)].mean()
     row = january.frame.set_index(COMPONENT).loc[SURGE]
     assert row[CHANGE] == pytest.approx(weight * dx * beta, rel=1e-9)
@@ -105,9 +103,11 @@ def test_tiny_regressor_changes_are_summed_into_one_row(fitted):
     # By January 2019 the 2017 decay moves by 0.008 a month; MPP's ramp starts (0.016).
     result = decompose(fitted.model, fitted.y, fitted.X, fitted.catalog, USBP, "2019-01")
     components = list(result.frame[COMPONENT])
-    assert OTHER in components and "mpp_2019" in components
+    assert OTHER_INTERVENTIONS in components and "mpp_2019" in components
     assert "us_trump_effect_2017" not in components
-    assert any(f"{OTHER} sums" in n and "us_trump_effect_2017" in n for n in result.notes)
+    assert any(
+        f"{OTHER_INTERVENTIONS} sums" in n and "us_trump_effect_2017" in n for n in result.notes
+    )
 
 
 def test_json_has_the_documented_fields(january):

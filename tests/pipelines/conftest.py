@@ -44,11 +44,21 @@ def tiny_experiment(tmp_path) -> Path:
 
 @pytest.fixture
 def mlflow_home(home, monkeypatch):
-    """A private embedded MLflow store under the test's ENCOUNTERS_HOME; no run may leak."""
+    """A private embedded MLflow store under the test's ENCOUNTERS_HOME; a test that leaves a
+    run active fails (the run is ended first, so the next test starts clean)."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     yield home
-    while mlflow.active_run():
+    fail_on_leaked_runs()
+
+
+def fail_on_leaked_runs() -> None:
+    """End any MLflow run a test left active, then fail the test naming them."""
+    leaked = []
+    while run := mlflow.active_run():
+        leaked.append(run.info.run_id)
         mlflow.end_run()
+    if leaked:
+        pytest.fail(f"the test left MLflow runs active: {leaked}; end every run it starts")
 
 
 def _free_port() -> int:
@@ -100,6 +110,7 @@ def mlflow_server(tmp_path, monkeypatch):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         yield uri
     finally:
-        while mlflow.active_run():
-            mlflow.end_run()
-        stop_group(proc)
+        try:
+            fail_on_leaked_runs()
+        finally:
+            stop_group(proc)

@@ -8,7 +8,8 @@ import pytest
 
 from forecasting.frame import check_level
 from forecasting.models import SARIMAX, Ensemble, Naive, SeasonalNaive
-from forecasting.models.base import future_index, lognormal_frame
+from forecasting.models.base import future_index
+from forecasting.models.predictive import lognormal_frame
 from forecasting.selection import weighted_median
 from tests.forecasting.synthetic import encounter_series
 

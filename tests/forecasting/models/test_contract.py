@@ -11,7 +11,8 @@ import pytest
 from forecasting.errors import DataError, EncountersWarning, NotFittedError
 from forecasting.frame import forecast_columns
 from forecasting.models import MODELS, UCM, make_model
-from forecasting.models.base import Forecaster
+from forecasting.models._statespace import regression_of
+from forecasting.models.base import NEEDS_REGRESSORS, Capability, Forecaster
 from tests.forecasting.synthetic import encounter_series, future
 
 H = 12
@@ -132,11 +133,11 @@ def test_effects(fitted):
         with pytest.raises(NotImplementedError, match="takes none, so it has no regressor"):
             fitted.effects()
         return
-    try:
-        effects = fitted.effects()
-    except NotImplementedError as exc:
-        assert str(exc)  # a sentence that says why
+    if not fitted.can(Capability.EFFECTS):
+        with pytest.raises(NotImplementedError, match="cannot attribute change"):
+            fitted.effects()
         return
+    effects = fitted.effects()
     assert list(effects.index) == ["step", "later"]
     assert list(effects.columns) == ["effect", "lo_80", "hi_80", "lo_95", "hi_95", "status"]
     assert effects.loc["later", "status"] == "all zero over the fit window"
@@ -144,11 +145,11 @@ def test_effects(fitted):
 
 
 def test_sample_paths(fitted, X_future):
-    try:
-        paths = fitted.sample_paths(H, x_df(fitted, X_future), n=4000, rng=1)
-    except NotImplementedError as exc:
-        assert "cannot simulate" in str(exc)
+    if not fitted.can(Capability.SAMPLE_PATHS):
+        with pytest.raises(NotImplementedError, match="cannot simulate sample paths"):
+            fitted.sample_paths(H, x_df(fitted, X_future), n=10, rng=1)
         return
+    paths = fitted.sample_paths(H, x_df(fitted, X_future), n=4000, rng=1)
     assert paths.shape == (4000, H)
     assert (paths >= 0).all()
     mean = fitted.predict(H, x_df(fitted, X_future))["mean"].to_numpy()
@@ -184,6 +185,7 @@ def test_a_family_built_without_regressors_ignores_them_quietly(name, data, X_fu
     y, X = data
     model = make_model(name, use_regressors=False)
     assert model.takes_regressors and not model.supports_regressors
+    assert not model.capabilities & NEEDS_REGRESSORS
     assert model.clone().get_params()["use_regressors"] is False
     with warnings.catch_warnings():
         warnings.simplefilter("error", EncountersWarning)
@@ -198,8 +200,50 @@ def test_a_family_built_without_regressors_ignores_them_quietly(name, data, X_fu
 
 
 def test_only_families_that_take_regressors_can_be_built_without():
-    takers = {n for n, cls in MODELS.items() if cls.takes_regressors}
+    takers = {n for n, cls in MODELS.items() if Capability.REGRESSORS in cls.declared}
     built = {n for n, cls in MODELS.items() if "use_regressors" in cls().get_params()}
     # The ensemble passes regressors to the members that use them and has no switch of its own.
     assert built == takers - {"ensemble"}
     assert built == {"sarimax", "ucm", "prophet", "sklearn"}
+
+
+def test_the_regression_protocol_where_declared(fitted, X_future):
+    if not fitted.can(Capability.REGRESSION):
+        with pytest.raises(NotImplementedError, match="is not a regression on log1p counts"):
+            regression_of(fitted)
+        return
+    model = regression_of(fitted)
+    reg = model.regression()
+    assert reg.columns == tuple(model.exog_) and reg.cov.shape == (len(reg.beta),) * 2
+    future = model.linearise(X_future[list(reg.columns)]).to_numpy()
+    assert model.forecast_gap(future).shape == (H, len(reg.columns))
+    paths = model.simulate_log_paths(future, 50, np.random.default_rng(0))
+    assert paths.shape == (50, H) and np.isfinite(paths).all()
+    assert np.isfinite(model.aic)
+
+
+def test_components_where_declared(fitted, data):
+    if not fitted.can(Capability.COMPONENTS):
+        assert not hasattr(fitted, "component_draws")
+        return
+    betas = fitted.regression().draws(20, np.random.default_rng(0))
+    last = len(data[0]) - 1
+    states = fitted.component_draws((last - 12, last), betas, np.random.default_rng(1))
+    assert states.shape == (20, 4) and np.isfinite(states).all()
+
+
+def test_order_search_and_kept_refits_where_declared(fitted, data):
+    y, X = data
+    if fitted.can(Capability.ORDERS):
+        assert fitted.aic_ and (fitted.order_, fitted.seasonal_order_) in fitted.aic_
+        alone = fitted.clone(orders=((fitted.order_, fitted.seasonal_order_),)).fit(y, X)
+        assert list(alone.aic_) == [(fitted.order_, fitted.seasonal_order_)]
+    if fitted.can(Capability.KEEP):
+        kept = fitted.clone(keep=("step",), min_t=50.0).fit(y, X)
+        assert "step" in kept.exog_
+
+
+def test_every_family_declares_only_known_capabilities():
+    for name, cls in MODELS.items():
+        assert cls.declared <= set(Capability), name
+        assert isinstance(build(name).capabilities, frozenset)

@@ -67,7 +67,7 @@ def test_forecast_mean_is_linear_in_the_coefficient(sarimax, data):
     shifted["step"] += 0.2
     refiltered = results.model.filter(shifted).get_forecast(H, exog=X_future).predicted_mean
     base = results.get_forecast(H, exog=X_future).predicted_mean.to_numpy()
-    gap = sarimax._exog_gap(X_future, H)
+    gap = sarimax.forecast_gap(X_future)
     np.testing.assert_allclose(refiltered.to_numpy(), base + 0.2 * gap[:, 0], atol=1e-8)
 
 

@@ -1,60 +1,27 @@
-"""The regression view of fitted models, path simulation, shifted catalogs and onset sensitivity."""
+"""Shifted catalogs and onset sensitivity."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from forecasting.effects import (
+from forecasting.errors import ScenarioError
+from forecasting.frame import (
     AIC,
-    APART,
-    CLOSEST,
+    CLOSEST_REGRESSOR,
+    EFFECT,
+    MONTHS_APART,
     ONSET,
-    onset_sensitivity,
-    regression,
-    shifted_catalog,
-    simulate_log_paths,
-    summarise,
+    STATUS,
 )
-from forecasting.errors import NotFittedError, ScenarioError
-from forecasting.frame import EFFECT, STATUS
 from forecasting.interventions import design_matrix
-from forecasting.models import SARIMAX, UCM, Naive
-from tests.forecasting.fitted_series import USBP, default_catalog, sarimax, series, ucm
+from forecasting.models import SARIMAX
+from forecasting.sensitivity import onset_sensitivity, shifted_catalog
+from tests.forecasting.fitted_series import USBP, default_catalog, series
 
 GROUP = "mx_enforcement_2023_12"
 SURGE = "mx_enforcement_surge_2023_12"
-
-
-@pytest.mark.parametrize("fitted", [sarimax, ucm], ids=["sarimax", "ucm"])
-def test_simulated_paths_match_the_models_forecast(fitted):
-    f = fitted(USBP)
-    reg = regression(f.model)
-    assert reg.columns == tuple(f.model.exog_)
-    months = pd.date_range(f.y.index[-1], periods=13, freq="MS")[1:]
-    X_future = design_matrix(f.catalog, USBP, months[0], months[-1])[list(reg.columns)]
-    z = simulate_log_paths(f.model, reg, X_future.to_numpy(), 20000, np.random.default_rng(3))
-    forecast = f.model.results_.get_forecast(12, exog=X_future.to_numpy())
-    np.testing.assert_allclose(z.mean(axis=0), forecast.predicted_mean, atol=0.01)
-    np.testing.assert_allclose(z.var(axis=0), forecast.var_pred_mean, rtol=0.05)
-
-
-def test_regression_needs_a_fitted_state_space_model():
-    with pytest.raises(NotFittedError):
-        regression(UCM())
-    y, _ = series(USBP)
-    with pytest.raises(NotImplementedError, match="SARIMAX or UCM"):
-        regression(Naive().fit(y))
-
-
-def test_summarise_gives_mean_and_central_intervals():
-    draws = np.arange(1, 1002, dtype=float)[:, None]
-    out = summarise(draws, [80], "effect")
-    assert list(out) == ["effect", "effect_lo_80", "effect_hi_80"]
-    assert (out["effect"][0], out["effect_lo_80"][0], out["effect_hi_80"][0]) == (501, 101, 901)
 
 
 def test_shifting_a_group_moves_every_member_with_its_end():
@@ -100,12 +67,12 @@ def test_onset_sensitivity_refits_with_the_dates_moved():
         "hi_95",
         STATUS,
         AIC,
-        CLOSEST,
-        APART,
+        CLOSEST_REGRESSOR,
+        MONTHS_APART,
     ]
     # September 2023's surge of Mexican enforcement starts three months before December's.
-    assert table.loc[-1, CLOSEST] == "mx_enforcement_2023_09"
-    assert list(table[APART]) == [2, 3, 4]
+    assert table.loc[-1, CLOSEST_REGRESSOR] == "mx_enforcement_2023_09"
+    assert list(table[MONTHS_APART]) == [2, 3, 4]
     X = design_matrix(default_catalog(), USBP, y.index[0], y.index[-1])
     at_catalog_dates = factory().fit(y, X).effects().loc[GROUP, EFFECT]
     assert table.loc[0, EFFECT] == pytest.approx(at_catalog_dates)

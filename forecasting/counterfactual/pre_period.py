@@ -1,0 +1,126 @@
+"""The ``pre_period`` method: the counterfactual as the forecast of the model fitted on the months
+before the scenario first changes anything (CausalImpact's approach, for events too recent to have
+a fitted effect)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from forecasting.counterfactual.result import Paths
+from forecasting.errors import DataError, ScenarioError
+from forecasting.interventions import Scenario
+
+if TYPE_CHECKING:
+    from forecasting.counterfactual.engine import CounterfactualEngine
+
+#: A regressor value below this is treated as "not in force" in notes (decays never reach 0).
+MATERIAL = 0.01
+
+
+class PrePeriod:
+    """The :class:`~forecasting.counterfactual.CounterfactualEngine` methods of ``pre_period``."""
+
+    def pre_period_engine(self, first_changed: pd.Timestamp) -> CounterfactualEngine:
+        """The engine of a clone of the model fitted on the months before ``first_changed``.
+
+        Fitted once per month and cached; its horizon reaches this engine's last month.
+
+        Raises:
+            DataError: too few months before ``first_changed`` for the model family.
+        """
+        if first_changed not in self._pre:
+            y_pre = self.y.loc[: first_changed - pd.offsets.MonthBegin(1)]
+            if len(y_pre) < self.model.min_obs:
+                raise DataError(
+                    f"pre_period needs at least {self.model.min_obs} observed months before "
+                    f"{first_changed:%Y-%m} to fit {type(self.model).__name__}; the series "
+                    f"starts {self.y.index[0]:%Y-%m}"
+                )
+            X_pre = self.X.loc[y_pre.index]
+            model = self.model.clone().fit(y_pre, X_pre)
+            horizon = len(self.months) - len(y_pre)
+            self._pre[first_changed] = self._sibling(model, y_pre, X_pre, horizon)
+        return self._pre[first_changed]
+
+    def _pre_period(
+        self,
+        scenario: Scenario,
+        delta: np.ndarray,
+        changed: np.ndarray,
+        rows: np.ndarray,
+        notes: list[str],
+    ) -> Paths:
+        if scenario.add:
+            raise ScenarioError(
+                "method pre_period estimates an event's effect from the months after it; an "
+                "added event has none. Use method regressor (with like or effect_pct)"
+            )
+        t0 = int(np.argmax(changed))
+        first = self.months[t0]
+        if t0 >= len(self.y):
+            raise ScenarioError(
+                f"method pre_period needs observed months after the change, but the scenario "
+                f"first changes {self.series_key} in {first:%Y-%m}, after the last observed "
+                f"month {self.cutoff:%Y-%m}; use method regressor"
+            )
+        pre = self.pre_period_engine(first)
+        columns = list(self.X_all.columns)
+        moved = (delta != 0).any(axis=0)
+        ref_x = self.X_all.to_numpy()
+        # The share of each changed regressor removed per month; 1 for a removal, 1 - f for a
+        # scaling, 0 where the scenario leaves the month alone.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(ref_x[:, moved] != 0, delta[:, moved] / ref_x[:, moved], 0.0)
+        pick = np.argmax(np.abs(share), axis=1)
+        phi = share[np.arange(len(share)), pick] if moved.any() else np.zeros(len(share))
+        # The pre-period model's paths with the changed regressors at zero from t0 on: its
+        # baseline shifted by (x - 0) beta for those columns (non-zero only when they were
+        # already in force before t0 and so are in that fit).
+        removed = np.zeros_like(ref_x)
+        removed[t0:, moved] = ref_x[t0:, moved]
+        late = rows[rows >= t0]
+        removed = pre.model.linearise(pd.DataFrame(removed[late], columns=columns))
+        z0 = pre.reference_log(late - t0 + len(pre.y))
+        z0 -= pre.beta_draws @ removed[list(pre.reg.columns)].to_numpy().T
+        reference = self.reference_log(rows)
+        counterfactual = reference.copy()
+        k = len(rows) - len(late)
+        counterfactual[:, k:] = reference[:, k:] - phi[late] * (reference[:, k:] - z0)
+        self._pre_period_notes(first, pre, moved, rows, notes)
+        return Paths(reference, counterfactual)
+
+    def _pre_period_notes(
+        self,
+        first: pd.Timestamp,
+        pre: CounterfactualEngine,
+        moved: np.ndarray,
+        rows: np.ndarray,
+        notes: list[str],
+    ) -> None:
+        notes.append(
+            f"pre_period: the counterfactual is the forecast of {type(self.model).__name__} "
+            f"fitted on {pre.y.index[0]:%Y-%m}..{pre.cutoff:%Y-%m}, the months before the "
+            "scenario's first change"
+        )
+        span = self.X_all.iloc[rows]
+        missing = [
+            f"{c} ({pre.model.dropped_regressors_.get(c, 'not fitted')})"
+            for c, is_moved in zip(self.X_all.columns, moved, strict=True)
+            if not is_moved and c not in pre.reg.columns and span[c].abs().max() >= MATERIAL
+        ]
+        if missing:
+            notes.append(
+                f"regressors in force in the span without an effect in the pre-period fit: "
+                f"{'; '.join(missing)}; their effects are counted in the effect"
+            )
+        if rows[-1] >= len(self.y):
+            notes.append(
+                "in future months the reference (the full model's forecast) and the "
+                "counterfactual (the pre-period model's) are simulated by two models, so the "
+                "effect's interval holds the noise of both"
+            )
+
+    # -- output ------------------------------------------------------------------------------
