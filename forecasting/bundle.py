@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 
 from forecasting.backtest import carry_forward
@@ -27,19 +28,23 @@ from forecasting.frame import (
     DS,
     MEAN,
     SERIES,
+    H,
     check_level,
     forecast_columns,
     hi_col,
     lo_col,
+    months_between,
 )
+from forecasting.hierarchy import FORECAST, KIND, NOWCAST, Hierarchy, reconcile
 from forecasting.interventions import Catalog, Scenario
 from forecasting.models import MODELS
 from forecasting.models.base import Capability, Forecaster, future_index
 
 BUNDLE_FILE = "bundle.pkl"
 #: Bumped when the pickled layout changes, so an old artefact fails with a clear message.
-BUNDLE_FORMAT = 1
-H = "h"
+BUNDLE_FORMAT = 2
+#: Layouts this version still reads: format 1 had no hierarchy (each series from its own month).
+READABLE_FORMATS = (1, 2)
 SCENARIO = "scenario"
 
 
@@ -117,8 +122,10 @@ class Bundle:
         catalog: the intervention catalog the design matrices came from (future regressors and
             scenarios are built from the same one).
         level: the interval levels the calibration covers; forecasts accept these only.
-        max_h: the longest horizon served, in months.
+        max_h: the longest horizon served after a series' as-of month, in months.
         meta: facts about the training (data fingerprint and newest month, experiment, times).
+        hierarchy: the panel's splits and share models (:mod:`forecasting.hierarchy`), or
+            ``None`` to serve each series from its own last month.
     """
 
     def __init__(
@@ -128,12 +135,14 @@ class Bundle:
         level: Sequence[int],
         max_h: int,
         meta: dict | None = None,
+        hierarchy: Hierarchy | None = None,
     ):
         self.models = models
         self.catalog = catalog
         self.level = check_level(level)
         self.max_h = int(max_h)
         self.meta = dict(meta or {})
+        self.hierarchy = hierarchy
         self._cache: dict[str, pd.DataFrame] = {}
         self._engines: dict[str, CounterfactualEngine] = {}
         self._lock = threading.Lock()
@@ -144,10 +153,12 @@ class Bundle:
         return {**state, "format": BUNDLE_FORMAT}
 
     def __setstate__(self, state: dict) -> None:
-        if state.pop("format", None) != BUNDLE_FORMAT:
+        if state.pop("format", None) not in READABLE_FORMATS:
             raise ValueError(
-                f"bundle format is not {BUNDLE_FORMAT}: retrain with this version of the project"
+                f"bundle format is not one of {READABLE_FORMATS}: retrain with this version of "
+                "the project"
             )
+        state.setdefault("hierarchy", None)
         self.__dict__.update(state)
         self._cache = {}
         self._engines = {}
@@ -155,7 +166,34 @@ class Bundle:
 
     @property
     def keys(self) -> list[str]:
+        """The series with a model of their own."""
         return sorted(self.models)
+
+    @property
+    def derived_keys(self) -> list[str]:
+        """Series the hierarchy derives (a parent less its served children), served as
+        forecasts only."""
+        return sorted(self.hierarchy.derived) if self.hierarchy else []
+
+    def history(self, key: str) -> pd.Series:
+        """The observed counts a served or derived series' forecast starts from."""
+        if key in self.models:
+            return self.models[key].y
+        if self.hierarchy and key in self.hierarchy.children:
+            return self.hierarchy.children[key].y
+        raise UnknownSeriesError(key, close_keys(key, [*self.models, *self.derived_keys]))
+
+    def as_of(self, key: str) -> pd.Timestamp:
+        """The newest month any series of ``key``'s hierarchy has: forecasts start after it."""
+        last = self.history(key).index[-1]
+        if self.hierarchy is None:
+            return last
+        ends = {k: self.history(k).index[-1] for k in [*self.models, *self.derived_keys]}
+        return self.hierarchy.as_of(key, ends)
+
+    def reconciled(self, key: str) -> bool:
+        """Whether ``key``'s served means come from its hierarchy rather than its own model."""
+        return self.hierarchy is not None and key in self.hierarchy.reconciled
 
     def series_model(self, key: str) -> SeriesModel:
         """The entry for ``key``; an unknown key raises with close matches."""
@@ -192,7 +230,7 @@ class Bundle:
                 self.catalog,
                 key,
                 n_paths=n_paths,
-                horizon=self.max_h,
+                horizon=months_between(entry.y.index[-1], self.as_of(key)) + self.max_h,
             )
             self._engines[key] = cached
         return cached
@@ -200,12 +238,17 @@ class Bundle:
     def scenario_forecast(
         self, key: str, h: int, scenario: Scenario, level: Sequence[int] | None = None
     ) -> pd.DataFrame:
-        """The next ``h`` months under ``scenario``: the counterfactual path and its intervals."""
+        """The months after the series' last observation to ``h`` months after its as-of month
+        under ``scenario``: the effect model's counterfactual path and its intervals (the months
+        up to the as-of month are ``nowcast`` rows, from the series' own model)."""
         levels = self.check_request(h, level)
-        months = future_index(self.series_model(key).model.cutoff_, h)
+        as_of = self.as_of(key)
+        cutoff = self.series_model(key).model.cutoff_
+        months = future_index(cutoff, months_between(cutoff, as_of) + h)
         result = self.engine(key).run(scenario, months[0], months[-1], level=levels)
         frame = result.frame.reset_index()
-        out = pd.DataFrame({DS: frame[DS], MEAN: frame[COUNTERFACTUAL]})
+        kind = np.where(frame[DS] <= as_of, NOWCAST, FORECAST)
+        out = pd.DataFrame({DS: frame[DS], KIND: kind, MEAN: frame[COUNTERFACTUAL]})
         for lv in levels:
             out[lo_col(lv)] = frame[lo_col(lv, COUNTERFACTUAL)]
             out[hi_col(lv)] = frame[hi_col(lv, COUNTERFACTUAL)]
@@ -243,26 +286,43 @@ class Bundle:
         """
         levels = self.check_request(h, level)
         full = self._full_forecast(key)
-        return full.iloc[:h][[DS, *forecast_columns(levels)]].reset_index(drop=True)
+        end = self.as_of(key) + pd.DateOffset(months=h)
+        rows = full[(full[KIND] == NOWCAST) | (full[DS] <= end)]
+        return rows[[DS, KIND, *forecast_columns(levels)]].reset_index(drop=True)
 
     def _full_forecast(self, key: str) -> pd.DataFrame:
-        # One forecast per series at the longest horizon and every level, computed once: what a
-        # request asks for is a slice of it, which keeps the hot path a lookup.
+        # Every series' nowcasts and forecast at the longest horizon and every level, computed
+        # once and together (a hierarchy's series depend on each other): what a request asks
+        # for is a slice of it, which keeps the hot path a lookup.
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        entry = self.series_model(key)
+        self.history(key)  # an unknown key raises before the panel is computed
         with self._lock:
             # Another request may have computed it while this one waited for the lock.
-            cached = self._cache.get(key)
-            if cached is not None:
-                return cached
-            frame = entry.model.predict(self.max_h, self.future_X(key, self.max_h), self.level)
-            if entry.calibrator is not None:
-                frame = entry.calibrator.transform(frame)
-            frame = frame.rename_axis(DS).reset_index()
-            self._cache[key] = frame
-        return frame
+            if not self._cache:
+                self._cache.update(self._panel())
+        return self._cache[key]
+
+    def _own_forecast(self, key: str) -> pd.DataFrame:
+        """A served series' calibrated forecast from its own last month to ``max_h`` months
+        after its as-of month."""
+        entry = self.series_model(key)
+        h = months_between(entry.model.cutoff_, self.as_of(key)) + self.max_h
+        frame = entry.model.predict(h, self.future_X(key, h), self.level)
+        if entry.calibrator is not None:
+            frame = entry.calibrator.transform(frame)
+        return frame.rename_axis(DS).reset_index()
+
+    def _panel(self) -> dict[str, pd.DataFrame]:
+        frames = {key: self._own_forecast(key) for key in self.models}
+        if self.hierarchy is None:
+            return {
+                k: f.assign(**{KIND: FORECAST})[[DS, KIND, *f.columns[1:]]]
+                for k, f in frames.items()
+            }
+        history = {key: entry.y for key, entry in self.models.items()}
+        return reconcile(self.hierarchy, frames, history, self.level, self.max_h)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

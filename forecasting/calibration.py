@@ -52,11 +52,12 @@ def min_scores(level: int) -> int:
 
 
 def _check_columns(frame: pd.DataFrame, level: Sequence[int] | None) -> list[int]:
+    """The levels to calibrate: ``level``, or those the frame has bounds for. Fitting reads only
+    ``step``, ``y`` and ``mean``; the bounds are what :meth:`Calibrator.transform` replaces."""
     levels = frame_levels(frame) if level is None else check_level(level)
     if not levels:
         raise DataError(f"frame has no lo_<l>/hi_<l> interval columns; got {list(frame.columns)}")
-    missing = [c for lv in levels for c in (lo_col(lv), hi_col(lv)) if c not in frame.columns]
-    missing += [c for c in (STEP, Y, MEAN) if c not in frame.columns]
+    missing = [c for c in (STEP, Y, MEAN) if c not in frame.columns]
     if missing:
         raise DataError(f"frame is missing columns {missing}; got {list(frame.columns)}")
     return levels
@@ -150,26 +151,51 @@ class Calibrator:
                 f"frame is missing interval columns {missing}; got {list(frame.columns)}"
             )
         steps = frame[STEP].to_numpy() if STEP in frame.columns else np.arange(1, len(frame) + 1)
+        out = frame.copy()
+        bounds = bands(frame[MEAN].to_numpy(dtype=float), self.half_widths(steps))
+        out[bounds.columns] = bounds.to_numpy()
+        return out
+
+    def half_widths(self, steps: np.ndarray) -> pd.DataFrame:
+        """The fitted half-widths on the ``log1p`` scale at ``steps``, one column per level.
+
+        Steps beyond the last fitted one, ``K``, get its half-width times ``sqrt(step / K)``,
+        with a warning.
+        """
+        steps = np.asarray(steps)
         last = int(self.factors_.index.max())
         if (steps > last).any():
             warnings.warn(
                 f"steps beyond {last} were not in the calibration backtest; their intervals "
                 f"grow from step {last}'s as the square root of the step",
                 EncountersWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         lookup = np.clip(steps, None, last)
         growth = np.sqrt(np.maximum(steps, last) / last)
-        centre = np.log1p(frame[MEAN].to_numpy(dtype=float))
-        out = frame.copy()
-        for lv in levels:
-            width = self.factors_[lv].reindex(lookup).ffill().bfill().to_numpy() * growth
-            out[lo_col(lv)] = np.clip(np.expm1(centre - width), 0, None)
-            out[hi_col(lv)] = np.expm1(centre + width)
-        for narrow, wide in zip(levels, levels[1:], strict=False):
-            out[lo_col(wide)] = np.minimum(out[lo_col(wide)], out[lo_col(narrow)])
-            out[hi_col(wide)] = np.maximum(out[hi_col(wide)], out[hi_col(narrow)])
-        return out
+        return pd.DataFrame(
+            {
+                lv: self.factors_[lv].reindex(lookup).ffill().bfill().to_numpy() * growth
+                for lv in self.factors_.columns
+            }
+        )
+
+
+def bands(mean: np.ndarray, half_widths: pd.DataFrame) -> pd.DataFrame:
+    """Multiplicative interval bounds around ``mean``: ``expm1(log1p(mean) -/+ w)`` per level
+    (a column of ``half_widths``), clipped at zero and nested (a wider level never lies inside
+    a narrower one)."""
+    centre = np.log1p(mean)
+    out = {}
+    levels = sorted(half_widths.columns)
+    for lv in levels:
+        width = half_widths[lv].to_numpy()
+        out[lo_col(lv)] = np.clip(np.expm1(centre - width), 0, None)
+        out[hi_col(lv)] = np.expm1(centre + width)
+    for narrow, wide in zip(levels, levels[1:], strict=False):
+        out[lo_col(wide)] = np.minimum(out[lo_col(wide)], out[lo_col(narrow)])
+        out[hi_col(wide)] = np.maximum(out[hi_col(wide)], out[hi_col(narrow)])
+    return pd.DataFrame(out)
 
 
 def rolling_calibrate(

@@ -132,6 +132,11 @@ def frame_levels(frame: pd.DataFrame, stem: str | None = None) -> list[int]:
     return [lv for lv in sorted(found) if hi_col(lv, stem) in frame.columns]
 
 
+def months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Whole months from ``start``'s month to ``end``'s (negative when ``end`` is earlier)."""
+    return (end.year - start.year) * 12 + end.month - start.month
+
+
 def check_panel(df: pd.DataFrame, required: Iterable[str] = PANEL_COLUMNS) -> pd.DataFrame:
     """Check that ``df`` is a long monthly panel and return it unchanged.
 

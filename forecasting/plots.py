@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from forecasting.frame import DS, MEAN, hi_col, lo_col
+from forecasting.hierarchy import KIND, NOWCAST
 
 HISTORY_MONTHS = 72
 _THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")
@@ -39,7 +40,8 @@ def fan_chart(
 
     Args:
         history: observed counts on a month-start index.
-        paths: (label, frame) pairs; each frame has ``ds``, ``mean`` and ``lo_<l>``/``hi_<l>``.
+        paths: (label, frame) pairs; each frame has ``ds``, ``mean`` and ``lo_<l>``/``hi_<l>``,
+            and optionally ``kind``: its ``nowcast`` months are shaded.
         level: the interval levels to shade, widest lightest.
         events: (start month, label) of interventions to mark inside the plotted range.
         title: the chart's title.
@@ -61,6 +63,11 @@ def fan_chart(
                 lw=0,
             )
         ax.plot(frame[DS], frame[MEAN], color=colour, lw=1.6, label=label)
+    nowcast = [f.loc[f[KIND] == NOWCAST, DS] for _, f in paths if KIND in f.columns]
+    nowcast = [months for months in nowcast if len(months)]
+    if nowcast:
+        first, last = min(m.min() for m in nowcast), max(m.max() for m in nowcast)
+        ax.axvspan(first, last, color="gold", alpha=0.15, lw=0, label="nowcast months")
     start = shown.index[0]
     end = max([shown.index[-1], *[f[DS].max() for _, f in paths]])
     for when, label in events:

@@ -69,8 +69,8 @@ def combine(frames: Sequence[pd.DataFrame], weights: Sequence[float]) -> pd.Data
 
     The mean and each interval bound is the members' weighted median: a weighted average lets one
     member that breaks drag the combination, the median follows the majority. A bound that is
-    below the mean for every member stays below it, so the intervals stay nested. The first frame's other
-    columns (``cutoff``, ``ds``, ``step``, ``y``) are kept.
+    below the mean for every member stays below it, so the intervals stay nested. The first
+    frame's other columns (``cutoff``, ``ds``, ``step``, ``y``) are kept.
     """
     levels = frame_levels(frames[0])
     columns = forecast_columns(levels)

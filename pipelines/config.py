@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from forecasting.calibration import DEFAULT_WINDOW_MONTHS
 from forecasting.errors import DataError
 from forecasting.frame import check_level
+from forecasting.hierarchy import ShareConfig
 from forecasting.models import MODELS
 
 DEFAULT_EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "default.yaml"
@@ -65,6 +66,22 @@ class BacktestConfig(_Frozen):
         return list(pd.date_range(self.first_cutoff, last, freq=f"{self.step_months}MS"))
 
 
+class HierarchyConfig(_Frozen):
+    """The panel at its newest month (:mod:`forecasting.hierarchy`): nowcasts of series whose
+    data end earlier and coherent means over the splits the data define."""
+
+    enabled: bool = True
+    #: Per breakdown dimension, series of the same parent whose share changes move the
+    #: children's shares (e.g. ``sector: [southwest/usbp/citizenship=mexico]``).
+    covariates: dict[str, list[str]] = Field(default_factory=dict)
+    ridge: float = Field(default=1.0, ge=0)
+    window_months: int = Field(default=72, ge=12)
+    level_months: int = Field(default=1, ge=1, le=24)
+
+    def share_config(self) -> ShareConfig:
+        return ShareConfig(self.covariates, self.ridge, self.window_months, self.level_months)
+
+
 class Experiment(_Frozen):
     """An experiment definition (``experiments/<name>.yaml``)."""
 
@@ -91,6 +108,7 @@ class Experiment(_Frozen):
     selection: Literal["pooled", "per_series"] = "pooled"
     #: Months of backtest origins whose errors calibrate the intervals; 0: the whole backtest.
     calibration_window_months: int = Field(default=DEFAULT_WINDOW_MONTHS, ge=0)
+    hierarchy: HierarchyConfig = HierarchyConfig()
 
     @field_validator("level")
     @classmethod

@@ -22,8 +22,9 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 import forecasting
-from forecasting.bundle import BUNDLE_FILE, SCENARIO, BundleModel, H, future_regressors
-from forecasting.frame import SERIES, forecast_columns
+from forecasting.bundle import BUNDLE_FILE, SCENARIO, BundleModel, future_regressors
+from forecasting.frame import DS, SERIES, H, forecast_columns
+from forecasting.hierarchy import KIND
 from forecasting.plots import error_by_horizon, fan_chart
 from pipelines.train import CandidateResult, SeriesResult, Training
 
@@ -272,7 +273,8 @@ def _signature(bundle) -> ModelSignature:
     outputs = Schema(
         [
             ColSpec("string", SERIES),
-            ColSpec("string", "ds"),
+            ColSpec("string", DS),
+            ColSpec("string", KIND),
             *[ColSpec("double", c) for c in forecast_columns(bundle.level)],
         ]
     )

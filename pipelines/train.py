@@ -22,6 +22,7 @@ from forecasting.calibration import Calibrator, rolling_calibrate
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError
 from forecasting.frame import DS, UNIQUE_ID, series_history
+from forecasting.hierarchy import Hierarchy, find_splits, fit_hierarchy
 from forecasting.interventions import Catalog, design_matrix, load_catalog
 from forecasting.models import make_model
 from forecasting.models.base import Capability, Forecaster
@@ -299,6 +300,7 @@ class Training:
     vintage: dict[str, str]
     seconds: float
     pooled_choice: str | None = None
+    hierarchy: Hierarchy | None = None
 
     @property
     def fell_back(self) -> list[str]:
@@ -320,7 +322,8 @@ class Training:
             for r in self.results
         }
         meta = {"experiment": self.experiment.name, **self.vintage}
-        return Bundle(models, self.catalog, self.experiment.level, self.experiment.max_h, meta)
+        exp = self.experiment
+        return Bundle(models, self.catalog, exp.level, exp.max_h, meta, self.hierarchy)
 
 
 def _effect_models(result: SeriesResult) -> dict[str, Forecaster]:
@@ -360,9 +363,30 @@ def train(
     if not results:
         raise RuntimeError(f"every series failed: {failed}")
     pooled = _choose_pooled(exp, results) if exp.selection == "pooled" else None
+    hierarchy = _hierarchy(exp, store, results) if exp.hierarchy.enabled else None
     return Training(
-        exp, results, failed, catalog, vintage(store), time.perf_counter() - start, pooled
+        exp,
+        results,
+        failed,
+        catalog,
+        vintage(store),
+        time.perf_counter() - start,
+        pooled,
+        hierarchy,
     )
+
+
+def _hierarchy(exp: Experiment, store: ObservationStore, results: list[SeriesResult]):
+    """The splits among the trained series, with share models fitted at the data's edge."""
+    known = sorted(store.panel()[UNIQUE_ID].unique())
+    history = {r.key: r.y for r in results}
+    splits = find_splits(list(history), known)
+    if not splits:
+        return None
+    start = time.perf_counter()
+    hierarchy = fit_hierarchy(splits, history, exp.hierarchy.share_config(), exp.level, exp.max_h)
+    log.info("hierarchy: %d splits fitted in %.1fs", len(splits), time.perf_counter() - start)
+    return hierarchy
 
 
 def _choose_pooled(exp: Experiment, results: list[SeriesResult]) -> str:

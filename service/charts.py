@@ -22,13 +22,14 @@ def _events(served: Served, key: str) -> list[tuple[pd.Timestamp, str]]:
 
 
 def forecast_png(served: Served, key: str, h: int, level: list[int]) -> bytes:
-    entry = served.entry(key)
+    model = served.model_label(key)
     frame = served.forecast_frame(key, h, level)
-    title = f"{key}: {entry.model_name} forecast (model version {served.version})"
+    as_of = f"{served.bundle.as_of(key):%Y-%m}"
+    title = f"{key}: {model} forecast from {as_of} (model version {served.version})"
     with _DRAW:
         return fan_chart(
-            entry.y,
-            [(f"{entry.model_name} forecast", frame)],
+            served.bundle.history(key),
+            [(f"{model} forecast", frame)],
             level,
             _events(served, key),
             title=title,

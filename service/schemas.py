@@ -115,9 +115,17 @@ class Health(_Out):
 
 class SeriesSummary(_Out):
     series: str
-    model: str = Field(description="The model family chosen for the series.")
+    model: str = Field(
+        description="The model family chosen for the series; `derived` for a residual the "
+        "hierarchy derives (its parent less the served children)."
+    )
     history_start: str
-    history_end: str
+    history_end: str = Field(description="The series' last observed month, `YYYY-MM`.")
+    as_of: str = Field(
+        description="Its hierarchy's as-of month (the newest any of its series has), `YYYY-MM`: "
+        "forecasts start after it."
+    )
+    nowcast_months: int = Field(description="Months between `history_end` and `as_of`.")
     months: int
     latest: float
     next_month: dt.date
@@ -210,6 +218,10 @@ class Exceedance(_Out):
 
 class ForecastRow(_Rows):
     ds: dt.date = Field(description="Month start.")
+    kind: Literal["nowcast", "forecast"] = Field(
+        description="`nowcast`: a month up to the as-of month that the series has not published "
+        "yet, from what its hierarchy has; `forecast`: a month after the as-of month."
+    )
     mean: float
     exceedance: list[Exceedance] | None = Field(
         default=None, description="P(month > threshold), per requested threshold."
@@ -221,7 +233,14 @@ class ForecastResponse(_Out):
     model_version: str
     model: str
     level: list[int]
-    rows: list[ForecastRow] = Field(description="`ds`, `mean`, `lo_<L>`, `hi_<L>` per level.")
+    last_observed: str = Field(description="The series' last observed month, `YYYY-MM`.")
+    as_of: str = Field(
+        description="Its hierarchy's as-of month, `YYYY-MM`: `h` counts months after it."
+    )
+    rows: list[ForecastRow] = Field(
+        description="The nowcast months, then `h` forecast months: `ds`, `kind`, `mean`, "
+        "`lo_<L>`, `hi_<L>` per level."
+    )
     exceedance_method: Literal["sample_paths", "lognormal"] | None = Field(
         default=None,
         description="`sample_paths`: the model's simulated paths mapped onto the calibrated "

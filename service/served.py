@@ -24,7 +24,8 @@ from fastapi.concurrency import run_in_threadpool
 
 import forecasting.counterfactual as cf
 from forecasting.bundle import Bundle, SeriesModel
-from forecasting.frame import DS, MEAN, forecast_columns
+from forecasting.frame import DS, MEAN, forecast_columns, months_between
+from forecasting.hierarchy import FORECAST, KIND
 from forecasting.models.base import Capability, Forecaster
 from service import exceedance
 
@@ -42,6 +43,10 @@ class ModelInfo:
     source: str  # "tracking" or "cache"
     loaded_at: dt.datetime
     tracking_uri: str
+
+
+#: The model a derived series (a parent less its served children) is served by.
+DERIVED = "derived"
 
 
 @dataclass
@@ -240,14 +245,16 @@ class Served:
         columns = forecast_columns(level)
         values = frame[columns].to_numpy(dtype=float).round(1)
         rows = [
-            {DS: month(ds), **dict(zip(columns, row.tolist(), strict=True))}
-            for ds, row in zip(frame[DS], values, strict=True)
+            {DS: month(ds), KIND: kind, **dict(zip(columns, row.tolist(), strict=True))}
+            for ds, kind, row in zip(frame[DS], frame[KIND], values, strict=True)
         ]
         payload: dict = {
             "series": key,
             "model_version": self.version,
-            "model": self.entry(key).model_name,
+            "model": self.model_label(key),
             "level": list(level),
+            "last_observed": f"{self.bundle.history(key).index[-1]:%Y-%m}",
+            "as_of": f"{self.bundle.as_of(key):%Y-%m}",
             "rows": rows,
         }
         if thresholds:
@@ -261,11 +268,16 @@ class Served:
         return payload
 
     def exceedance(self, key: str, h: int, thresholds: Sequence[float]) -> tuple[np.ndarray, str]:
-        """P(month > threshold) for the first ``h`` months, (h, len(thresholds)), and the method."""
-        paths = self._calibrated_paths(key)
-        if paths is not None:
-            return exceedance.path_exceedance(paths[:, :h], thresholds), exceedance.SAMPLE_PATHS
+        """P(month > threshold) for each served row (nowcasts, then ``h`` months), shape
+        (rows, len(thresholds)), and the method.
+
+        A series served from its own model uses its simulated paths; one whose means come from
+        its hierarchy, the lognormal through its served bounds.
+        """
         full = self.bundle.forecast(key, h, self.bundle.level)
+        paths = None if self.bundle.reconciled(key) else self._calibrated_paths(key)
+        if paths is not None and (full[KIND] == FORECAST).all():
+            return exceedance.path_exceedance(paths[:, :h], thresholds), exceedance.SAMPLE_PATHS
         return (
             exceedance.lognormal_exceedance(full, self.bundle.level, thresholds),
             exceedance.LOGNORMAL,
@@ -303,17 +315,24 @@ class Served:
         """The regression families (sarimax, ucm) the bundle holds for the series."""
         return list(self.entry(key).regressions())
 
+    def model_label(self, key: str) -> str:
+        """The family a series is served by; ``derived`` for a series the hierarchy derives."""
+        return self.entry(key).model_name if key in self.bundle.models else DERIVED
+
     def series_summary(self, key: str) -> dict:
-        entry = self.entry(key)
-        cap = self.capability[key]
+        y = self.bundle.history(key)
+        cap = self.capability.get(key, Answers())
         first = self.bundle.forecast(key, 1, self.bundle.level)
+        first = first[first[KIND] == FORECAST]
         return {
             "series": key,
-            "model": entry.model_name,
-            "history_start": f"{entry.y.index[0]:%Y-%m}",
-            "history_end": f"{entry.y.index[-1]:%Y-%m}",
-            "months": len(entry.y),
-            "latest": float(entry.y.iloc[-1]),
+            "model": self.model_label(key),
+            "history_start": f"{y.index[0]:%Y-%m}",
+            "history_end": f"{y.index[-1]:%Y-%m}",
+            "as_of": f"{self.bundle.as_of(key):%Y-%m}",
+            "nowcast_months": months_between(y.index[-1], self.bundle.as_of(key)),
+            "months": len(y),
+            "latest": float(y.iloc[-1]),
             "next_month": month(first[DS].iloc[0]),
             "next_mean": round(float(first[MEAN].iloc[0]), 1),
             "counterfactual": cap.counterfactual,

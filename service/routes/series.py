@@ -14,10 +14,12 @@ router = APIRouter(tags=["series"])
 
 @router.get("/series", response_model=SeriesList, responses=SERIES_ERRORS)
 def list_series(served: ServedDep) -> dict:
-    """The series the served model forecasts, with its model and what else it can answer."""
+    """The series the served model forecasts, with its model, the month its data end, its
+    hierarchy's as-of month, and what else it can answer."""
+    keys = sorted([*served.bundle.keys, *served.bundle.derived_keys])
     return {
         "model_version": served.version,
-        "series": [served.series_summary(key) for key in served.bundle.keys],
+        "series": [served.series_summary(key) for key in keys],
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pandas as pd
 import pytest
@@ -33,9 +34,11 @@ def bundle(tmp_path_factory) -> Bundle:
 
 def test_forecast_is_a_slice_of_one_cached_forecast(bundle):
     first = bundle.forecast(KEY, 6, [80])
-    assert list(first.columns) == ["ds", "mean", "lo_80", "hi_80"]
+    assert list(first.columns) == ["ds", "kind", "mean", "lo_80", "hi_80"]
     assert first["ds"].iloc[0] == pd.Timestamp("2025-09-01") and len(first) == 6
-    assert first.equals(bundle.forecast(KEY, 24)[["ds", "mean", "lo_80", "hi_80"]].iloc[:6])
+    assert (first["kind"] == "forecast").all()
+    columns = ["ds", "kind", "mean", "lo_80", "hi_80"]
+    assert first.equals(bundle.forecast(KEY, 24)[columns].iloc[:6])
 
 
 @pytest.mark.parametrize(
@@ -73,7 +76,7 @@ def test_pyfunc_serves_plain_and_scenario_rows(bundle):
         {"series": [KEY, KEY], "h": [3, 3], "scenario": ["{}", json.dumps(REMOVE)]}
     )
     out = model.predict(None, request, params={"level": [80]})
-    assert list(out.columns) == ["series", "ds", "mean", "lo_80", "hi_80"]
+    assert list(out.columns) == ["series", "ds", "kind", "mean", "lo_80", "hi_80"]
     assert len(out) == 6 and out["ds"].iloc[0] == "2025-09-01"
     assert (out["mean"].iloc[3:].to_numpy() > out["mean"].iloc[:3].to_numpy()).all()
 
@@ -102,3 +105,15 @@ def test_served_forecasts_hold_each_regressor_at_its_cutoff_value(bundle):
     for column in future.columns:
         assert (future[column] == entry.X[column].iloc[-1]).all()
     assert future_regressors(Naive().fit(entry.y), None, 6).shape == (6, 0)
+
+
+def test_a_bundle_pickled_before_hierarchies_still_serves(bundle, tmp_path):
+    path = bundle.save(tmp_path / "bundle.pkl")
+    state = pickle.loads(path.read_bytes()).__getstate__()
+    del state["hierarchy"]
+    old = Bundle.__new__(Bundle)
+    old.__setstate__({**state, "format": 1})
+    frame = old.forecast(KEY, 3)
+    assert list(frame["kind"]) == ["forecast"] * 3 and old.as_of(KEY) == pd.Timestamp("2025-08-01")
+    with pytest.raises(ValueError, match=r"bundle format is not one of \(1, 2\)"):
+        Bundle.__new__(Bundle).__setstate__({**state, "format": 0})

@@ -123,8 +123,10 @@ def test_errors():
         Calibrator().transform(rows([1.0]))
     with pytest.raises(DataError, match="needs at least 19 backtest rows with an actual; got 5"):
         Calibrator().fit(rows([1.0] * 5))
-    with pytest.raises(DataError, match=r"missing columns \['lo_90', 'hi_90'\]"):
-        Calibrator(level=[90]).fit(rows([1.0] * 20))
+    # Fitting reads only step, y and mean; replacing bounds needs them.
+    fitted = Calibrator(level=[90]).fit(rows([1.0] * 20))
+    with pytest.raises(DataError, match=r"missing interval columns \['lo_90', 'hi_90'\]"):
+        fitted.transform(rows([1.0]))
 
 
 def test_rolling_calibration_forgets_origins_older_than_its_window():

@@ -97,7 +97,9 @@ def test_forecast_rows_intervals_and_levels(api):
     for row in body["rows"]:
         assert row["lo_95"] <= row["lo_80"] <= row["mean"] <= row["hi_80"] <= row["hi_95"]
     only_80 = api.get("/v1/forecast", params={"series": NAIVE_KEY, "h": 3, "level": [80]}).json()
-    assert set(only_80["rows"][0]) == {"ds", "mean", "lo_80", "hi_80"}
+    assert set(only_80["rows"][0]) == {"ds", "kind", "mean", "lo_80", "hi_80"}
+    assert body["as_of"] == body["last_observed"] == "2025-08"
+    assert {row["kind"] for row in body["rows"]} == {"forecast"}
     assert only_80["rows"][0]["hi_80"] == body["rows"][0]["hi_80"]
     # A cached answer is byte for byte the computed one.
     again = api.get("/v1/forecast", params={"series": NAIVE_KEY, "h": 12})
@@ -154,7 +156,14 @@ def test_post_forecast_answers_several_series_in_order(api):
     assert body["model_version"] == "1"
     assert [f["series"] for f in body["forecasts"]] == [UCM_KEY, NAIVE_KEY]
     assert all(len(f["rows"]) == 4 for f in body["forecasts"])
-    assert set(body["forecasts"][1]["rows"][0]) == {"ds", "mean", "lo_95", "hi_95", "exceedance"}
+    assert set(body["forecasts"][1]["rows"][0]) == {
+        "ds",
+        "kind",
+        "mean",
+        "lo_95",
+        "hi_95",
+        "exceedance",
+    }
     single = api.get("/v1/forecast", params={"series": NAIVE_KEY, "h": 4, "level": 95}).json()
     assert [r["mean"] for r in single["rows"]] == [r["mean"] for r in body["forecasts"][1]["rows"]]
     bad = api.post("/v1/forecast", json={"series": [NAIVE_KEY], "level": [50]})
