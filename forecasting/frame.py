@@ -22,6 +22,8 @@ from forecasting.errors import DataError
 UNIQUE_ID = "unique_id"
 DS = "ds"
 Y = "y"
+#: A breakdown month the publisher omitted, booked as 0 in the store.
+FILLED = "filled"
 #: The series key is called ``series`` at the API and pyfunc edge, ``unique_id`` inside.
 SERIES = "series"
 #: Months ahead of a request (the pyfunc input's column).

@@ -9,6 +9,15 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 OHSS = SHARED / "data" / "ohss-khsm-encounters-usbp-fy25m11.xlsx"
 CBP_SBO = SHARED / "data" / "cbp-sbo-encounters-fy22-fy25-aug.csv"
+INDICATORS = SHARED / "data" / "indicators"
+INDICATOR_FILES = (
+    "irreg_mexico_nat.rda",
+    "irreg_mexico_exp.rda",
+    "irreg_darien_nat.rda",
+    "irreg_honduras.rda",
+    "irreg_honduras_nat.rda",
+    "irreg_guatemala.rda",
+)
 
 
 def _official(path: Path) -> Path:
@@ -30,6 +39,12 @@ def ohss_file() -> Path:
 def sbo_file() -> Path:
     """CBP southwest encounters by component, Oct 2021 – Aug 2025."""
     return _official(CBP_SBO)
+
+
+@pytest.fixture(scope="session")
+def indicator_files() -> list[Path]:
+    """IOM gdidata's R data files: Mexico, Panama (Darién), Honduras, Guatemala."""
+    return [_official(INDICATORS / name) for name in INDICATOR_FILES]
 
 
 @pytest.fixture

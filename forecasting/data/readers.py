@@ -17,11 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.data import keys
+from forecasting.data import indicators, keys
 from forecasting.errors import DataError
-from forecasting.frame import DS, UNIQUE_ID, Y
-
-FILLED = "filled"
+from forecasting.frame import DS, FILLED, UNIQUE_ID, Y
 
 SBO_HEADER = (
     "Fiscal Year,Month Grouping,Month (abbv),Component,Demographic,Citizenship Grouping,"
@@ -48,12 +46,14 @@ KNOWN_LAYOUTS = {
     "cbp-sbo": f"CBP sbo-encounters CSV with header: {SBO_HEADER}",
     "cbp-aor": f"CBP nationwide-encounters AOR CSV with header: {AOR_HEADER}",
     "cbp-state": f"CBP nationwide-encounters state CSV with header: {STATE_HEADER}",
+    **indicators.KNOWN_LAYOUTS,
 }
 PUBLISHERS = {
     "ohss-khsm-usbp": "DHS Office of Homeland Security Statistics",
     "cbp-sbo": "U.S. Customs and Border Protection",
     "cbp-aor": "U.S. Customs and Border Protection",
     "cbp-state": "U.S. Customs and Border Protection",
+    **indicators.PUBLISHERS,
 }
 #: CBP's land-border region column also books airports and seaports as "Other": not a border series.
 NON_BORDER_REGIONS = {"other"}
@@ -111,6 +111,9 @@ def read_release(path: str | Path, source: str | None = None) -> Release:
     data = path.read_bytes()
     name = path.name
     digest = hashlib.sha256(data).hexdigest()
+    if indicators.is_rdata(data):
+        layout, panel, rows = indicators.read(path, name)
+        return Release(str(source or path), name, layout, digest, rows, panel)
     if zipfile.is_zipfile(io.BytesIO(data)):
         layout, records, rows = "ohss-khsm-usbp", *_read_ohss(name, data)
     else:
