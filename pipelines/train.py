@@ -11,7 +11,7 @@ import logging
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -24,9 +24,10 @@ from forecasting.errors import DataError
 from forecasting.frame import DS, UNIQUE_ID, series_history
 from forecasting.hierarchy import Hierarchy, find_splits, fit_hierarchy
 from forecasting.interventions import Catalog, design_matrix, load_catalog
-from forecasting.models import make_model
+from forecasting.models import MODELS, make_model
 from forecasting.models.base import Capability, Forecaster
 from forecasting.models.ensemble import Ensemble
+from forecasting.models.leading import IndicatorPool
 from forecasting.selection import choose_pooled, combine, geometric_rel_mae, skill_weights
 from pipelines.config import Experiment, ModelSpec
 from pipelines.executors import run_tasks
@@ -45,6 +46,19 @@ class SeriesTask:
     X: pd.DataFrame | None
     event_starts: dict[str, pd.Timestamp]
     experiment: Experiment
+    #: The experiment's series and the indicators they read, for families fitted across series.
+    pool: IndicatorPool | None = None
+
+
+def build_model(name: str, params: dict, task: SeriesTask) -> Forecaster:
+    """A candidate's unfitted model; a pooled family also gets the task's pool and its key.
+
+    Each fit of a pooled family cuts the pool at its own cutoff, so a backtest origin sees the
+    other series and the indicators only as they were known then.
+    """
+    if Capability.POOLED in MODELS[name].declared:
+        params = {**params, "pool": task.pool, "series": task.key}
+    return make_model(name, **params)
 
 
 @dataclass
@@ -120,11 +134,11 @@ def _calibrator(exp: Experiment, bt: pd.DataFrame, cutoff: pd.Timestamp) -> Cali
         return None
 
 
-def _fit_final(spec: ModelSpec, y: pd.Series, X: pd.DataFrame | None) -> Forecaster:
-    model = make_model(spec.name, **spec.params)
+def _fit_final(spec: ModelSpec, task: SeriesTask) -> Forecaster:
+    model = build_model(spec.name, spec.params, task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(y, X)
+        model.fit(task.y, task.X)
     stalled = [str(w.message) for w in caught if "did not converge" in str(w.message)]
     if stalled:
         raise RuntimeError(stalled[0])
@@ -143,7 +157,7 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
     start = time.perf_counter()
     try:
         bt = backtest(
-            lambda: make_model(spec.name, **spec.params),
+            lambda: build_model(spec.name, spec.params, task),
             task.y,
             task.X,
             origins,
@@ -152,7 +166,7 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
             task.event_starts,
         )
         metrics, by_step = _metrics(bt, bench if bench is not None else bt, task.y, exp)
-        model = _fit_final(spec, task.y, task.X)
+        model = _fit_final(spec, task)
         calibrator = _calibrator(exp, bt, task.y.index[-1])
         effects = _effects(model, exp.level)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded; the run goes on
@@ -196,7 +210,8 @@ def _ensemble(task: SeriesTask, candidates: list[CandidateResult], bench) -> Can
         bt = combine([m.backtest for m in members], list(weights.values()))
         metrics, by_step = _metrics(bt, bench, task.y, exp)
         model = Ensemble(
-            [make_model(m.spec.name, **m.spec.params) for m in members], list(weights.values())
+            [build_model(m.spec.name, m.spec.params, task) for m in members],
+            list(weights.values()),
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -282,6 +297,9 @@ def build_tasks(
             X = X[[c for c in X.columns if c not in excluded]]
         starts = _regressor_starts(catalog, key, list(X.columns)) if X is not None else {}
         tasks.append(SeriesTask(key, y, X, starts, exp))
+    if any(Capability.POOLED in MODELS[m.name].declared for m in exp.models):
+        pool = IndicatorPool.from_panel(panel, {t.key: t.y for t in tasks})
+        tasks = [replace(t, pool=pool) for t in tasks]
     return tasks
 
 

@@ -342,18 +342,35 @@ def nationality_slugs(codes: Iterable[str]) -> dict[str, str]:
     return out
 
 
-_COUNTRY_NAMES: dict[str, str] | None = None
+def un_region(citizenship: str) -> str | None:
+    """The UN geoscheme region of a citizenship slug ("Central America", "South America",
+    "Caribbean", …), or None for a slug that is not a country's."""
+    regions = _country_table()[1]
+    return regions.get(citizenship)
+
+
+_COUNTRY_TABLE: tuple[dict[str, str], dict[str, str]] | None = None
 
 
 def _country_names() -> dict[str, str]:
-    """ISO3 → short English name, from country_converter's table (loaded once, ~1 s)."""
-    global _COUNTRY_NAMES
-    if _COUNTRY_NAMES is None:
+    """ISO3 → short English name, from country_converter's table."""
+    return _country_table()[0]
+
+
+def _country_table() -> tuple[dict[str, str], dict[str, str]]:
+    """(ISO3 → short name, citizenship slug → UN region), loaded once (~1 s)."""
+    global _COUNTRY_TABLE
+    if _COUNTRY_TABLE is None:
         import country_converter
 
         table = country_converter.CountryConverter().data
-        _COUNTRY_NAMES = dict(zip(table["ISO3"], table["name_short"], strict=True))
-    return _COUNTRY_NAMES
+        names = dict(zip(table["ISO3"], table["name_short"], strict=True))
+        regions = {
+            keys.citizenship_slug(name): region
+            for name, region in zip(table["name_short"], table["UNregion"], strict=True)
+        }
+        _COUNTRY_TABLE = (names, regions)
+    return _COUNTRY_TABLE
 
 
 def _assemble(name: str, records: pd.DataFrame, complete: set[str]) -> pd.DataFrame:

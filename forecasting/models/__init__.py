@@ -11,6 +11,7 @@ from typing import Any
 from forecasting.models.base import Forecaster
 from forecasting.models.ensemble import Ensemble
 from forecasting.models.ets import ETS
+from forecasting.models.leading import LeadingIndicators
 from forecasting.models.naive import Naive, SeasonalNaive
 from forecasting.models.prophet_model import Prophet
 from forecasting.models.sarimax import SARIMAX
@@ -25,6 +26,7 @@ MODELS: dict[str, type[Forecaster]] = {
     "ucm": UCM,
     "prophet": Prophet,
     "sklearn": SklearnForecaster,
+    "leading": LeadingIndicators,
     "ensemble": Ensemble,
 }
 
@@ -54,6 +56,7 @@ __all__ = [
     "UCM",
     "Ensemble",
     "Forecaster",
+    "LeadingIndicators",
     "Naive",
     "Prophet",
     "SeasonalNaive",

@@ -70,6 +70,9 @@ class Capability(StrEnum):
     ORDERS = "orders"
     #: Refits keeping named regressors whatever their ``|t|`` (``clone(keep=...)``).
     KEEP = "keep"
+    #: Fits one model across several series: built with ``pool=`` (the series and the indicators
+    #: they read) and ``series=`` (its own key in the pool), which training supplies.
+    POOLED = "pooled"
 
 
 #: What a family built with ``use_regressors=False`` cannot do, whatever it declares.

@@ -12,18 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.frame import MEAN, hi_col, lo_col
 from forecasting.models.base import Forecaster
-from forecasting.models.predictive import z_value
-
-
-def _multiplicative(point: np.ndarray, sd_log: np.ndarray, level: list[int]) -> pd.DataFrame:
-    out = {MEAN: point}
-    log_point = np.log1p(point)
-    for lv in level:
-        out[lo_col(lv)] = np.expm1(log_point - z_value(lv) * sd_log)
-        out[hi_col(lv)] = np.expm1(log_point + z_value(lv) * sd_log)
-    return pd.DataFrame(out)
+from forecasting.models.predictive import multiplicative_frame
 
 
 class Naive(Forecaster):
@@ -36,7 +26,7 @@ class Naive(Forecaster):
 
     def _predict(self, h: int, X_df: pd.DataFrame, level: list[int]) -> pd.DataFrame:
         steps = np.arange(1, h + 1)
-        return _multiplicative(np.full(h, self.last_), self.sigma_ * np.sqrt(steps), level)
+        return multiplicative_frame(np.full(h, self.last_), self.sigma_ * np.sqrt(steps), level)
 
 
 class SeasonalNaive(Forecaster):
@@ -71,4 +61,4 @@ class SeasonalNaive(Forecaster):
         steps = np.arange(h)
         seasons_ahead = steps // m + 1
         mean = self.last_season_[steps % m]
-        return _multiplicative(mean, self.sigma_ * np.sqrt(seasons_ahead), level)
+        return multiplicative_frame(mean, self.sigma_ * np.sqrt(seasons_ahead), level)

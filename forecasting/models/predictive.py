@@ -45,6 +45,22 @@ def lognormal_frame(mu: np.ndarray, var: np.ndarray, level: Sequence[int]) -> pd
     return pd.DataFrame(out)
 
 
+def multiplicative_frame(
+    point: np.ndarray, sd_log: np.ndarray, level: Sequence[int]
+) -> pd.DataFrame:
+    """Forecast columns around a point forecast on the count scale, Gaussian on ``log1p``.
+
+    The point is the ``mean`` column as it is (a textbook point forecast such as the last value),
+    and the bounds are ``expm1(log1p(point) ± z * sd_log)``.
+    """
+    out = {MEAN: point}
+    log_point = np.log1p(point)
+    for lv in level:
+        out[lo_col(lv)] = np.expm1(log_point - z_value(lv) * sd_log)
+        out[hi_col(lv)] = np.expm1(log_point + z_value(lv) * sd_log)
+    return pd.DataFrame(out)
+
+
 def sample_frame(paths: np.ndarray, level: Sequence[int]) -> pd.DataFrame:
     """Forecast columns from sample paths on the count scale, shape (n, h): mean and quantiles."""
     out = {MEAN: paths.mean(axis=0)}
