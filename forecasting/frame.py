@@ -60,6 +60,9 @@ ONSET = "onset"
 AIC = "aic"
 CLOSEST_REGRESSOR = "closest_regressor"
 MONTHS_APART = "months_apart"
+#: Design-matrix columns of measured indicators (continuous regressors, ``log1p`` of the count)
+#: are named ``indicator:<key>``; every other column is an intervention's.
+INDICATOR_PREFIX = "indicator:"
 #: The two ends of an interval.
 LO = "lo"
 HI = "hi"
@@ -80,6 +83,11 @@ def interval_col(bound: str, level: int, stem: str | None = None) -> str:
     if bound not in BOUNDS:
         raise ValueError(f"bound must be one of {list(BOUNDS)}; got {bound!r}")
     return f"{bound}_{level}" if stem is None else f"{stem}_{bound}_{level}"
+
+
+def indicator_column(key: str) -> str:
+    """The design-matrix column of an indicator series, e.g. ``indicator:mexico/inm/presented``."""
+    return f"{INDICATOR_PREFIX}{key}"
 
 
 def lo_col(level: int, stem: str | None = None) -> str:

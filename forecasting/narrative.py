@@ -66,6 +66,9 @@ def describe_scenario(scenario: Scenario) -> str:
     for a in scenario.add:
         effect = f"{a.effect_pct:+g} %" if a.effect_pct is not None else f"the effect of {a.like}"
         parts.append(f"with {a.id} ({a.shape.label} from {a.start}, {effect})")
+    for m in scenario.indicators:
+        level = f"held at its {m.hold:%Y-%m} level" if m.hold else f"at {m.scale:g}× its count"
+        parts.append(f"with {m.key} {level}{_window(m)}")
     return "; ".join(parts) or "no change"
 
 

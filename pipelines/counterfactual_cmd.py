@@ -32,7 +32,14 @@ from forecasting.frame import (
     series_history,
 )
 from forecasting.home import encounters_home
-from forecasting.interventions import Catalog, Scenario, design_matrix, load_catalog
+from forecasting.interventions import (
+    Catalog,
+    Scenario,
+    design_matrix,
+    indicator_matrix,
+    indicator_span,
+    load_catalog,
+)
 from forecasting.models import SARIMAX, UCM, Forecaster
 from forecasting.sensitivity import DEFAULT_SHIFTS, MAX_SHIFT, onset_report
 
@@ -51,14 +58,20 @@ class FittedSeries:
     catalog: Catalog
 
 
-def _fit(key: str, make: Callable[[], Forecaster]) -> FittedSeries:
+def _fit(key: str, make: Callable[[], Forecaster], indicators: list[str] = ()) -> FittedSeries:
     panel = ObservationStore(encounters_home()).panel()
     known = panel[UNIQUE_ID].unique().tolist()
     if key not in known:
         raise UnknownSeriesError(key, close_keys(key, known))
     catalog = load_catalog(known_series=known)
     y = series_history(panel, key)
+    if indicators:
+        # The fit covers the months the series and every indicator it reads were published.
+        first, last = indicator_span(panel, list(indicators))
+        y = y.loc[first:last]
     X = design_matrix(catalog, key, y.index[0], y.index[-1])
+    if indicators:
+        X = X.join(indicator_matrix(panel, list(indicators), y.index))
     model = make()
     log.info(
         "fitting %s on %s, %s..%s (%d months)",
@@ -71,9 +84,10 @@ def _fit(key: str, make: Callable[[], Forecaster]) -> FittedSeries:
     return FittedSeries(model.fit(y, X), y, X, catalog)
 
 
-def _fitted_model(key: str) -> FittedSeries:
-    """The model counterfactuals use for ``key``: the default SARIMAX on the whole history."""
-    return _fit(key, SARIMAX)
+def _fitted_model(key: str, indicators: list[str] = ()) -> FittedSeries:
+    """The model counterfactuals use for ``key``: the default SARIMAX on the whole history, or
+    with the ``indicators`` a scenario moves as continuous regressors over their months."""
+    return _fit(key, SARIMAX, indicators)
 
 
 def _fitted_structural_model(key: str) -> FittedSeries:
@@ -203,7 +217,7 @@ def counterfactual(
     """
     try:
         scenario = Scenario.from_json_or_yaml(scenario_source)
-        fitted = _fitted_model(key)
+        fitted = _fitted_model(key, scenario.indicator_keys)
         result = cf.counterfactual(
             fitted.model,
             fitted.y,

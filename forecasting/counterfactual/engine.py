@@ -15,7 +15,7 @@ from forecasting.counterfactual.pre_period import PrePeriod
 from forecasting.counterfactual.refits import OrderAveraging
 from forecasting.counterfactual.result import CounterfactualResult, Paths, Span, assemble
 from forecasting.errors import DataError, ScenarioError
-from forecasting.frame import DEFAULT_LEVEL, DS, check_level
+from forecasting.frame import DEFAULT_LEVEL, DS, INDICATOR_PREFIX, check_level
 from forecasting.interventions import (
     AddedRegressor,
     Catalog,
@@ -125,11 +125,14 @@ class CounterfactualEngine(OrderAveraging, PrePeriod):
         self.y = self._check_y(y)
         self.X = self._check_X(X)
         regressors = catalog.regressors(series_key)
-        unknown = [c for c in self.X.columns if c not in regressors]
+        unknown = [
+            c for c in self.X.columns if c not in regressors and not c.startswith(INDICATOR_PREFIX)
+        ]
         if unknown:
             raise DataError(
-                f"X columns {unknown} are not regressors of {series_key} in the catalog; build X "
-                "with design_matrix from the same catalog"
+                f"X columns {unknown} are not regressors of {series_key} in the catalog nor "
+                "indicators; build X with design_matrix (and indicator_matrix) from the same "
+                "catalog"
             )
         held = carry_forward(self.X, self.horizon)
         if X_future is not None:

@@ -20,11 +20,17 @@ from forecasting.interventions.catalog import (
     load_catalog,
     user_catalog_files,
 )
-from forecasting.interventions.design import design_matrix, month_index
+from forecasting.interventions.design import (
+    design_matrix,
+    indicator_matrix,
+    indicator_span,
+    month_index,
+)
 from forecasting.interventions.scenarios import (
     Add,
     AddedRegressor,
     CounterfactualDesign,
+    MoveIndicator,
     Remove,
     Scale,
     Scenario,
@@ -43,6 +49,7 @@ __all__ = [
     "Decay",
     "Event",
     "Group",
+    "MoveIndicator",
     "Pulse",
     "Ramp",
     "Remove",
@@ -53,6 +60,8 @@ __all__ = [
     "Step",
     "apply_scenario",
     "design_matrix",
+    "indicator_matrix",
+    "indicator_span",
     "load_catalog",
     "month_index",
     "monthly_values",

@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from forecasting.data.indicators import is_indicator
 from forecasting.errors import ScenarioError
 from forecasting.home import encounters_home
 from forecasting.interventions._base import StrictModel, describe
@@ -353,7 +354,8 @@ def load_catalog(
             user_events += file_events
     catalog = Catalog(events, groups, sources=[label for label, _ in files])
     if known_series is not None:
-        known = list(known_series)
+        # Indicators (Mexico's, Panama's, … counts) are in no event's scope.
+        known = [k for k in known_series if not is_indicator(k)]
         unmatched = catalog.unmatched(known, user_events)
         if unmatched:
             bad = unmatched[0]

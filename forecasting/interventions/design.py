@@ -7,7 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from forecasting.frame import DS
+from forecasting.errors import DataError
+from forecasting.frame import DS, UNIQUE_ID, Y, indicator_column
 from forecasting.interventions.catalog import Catalog
 
 
@@ -63,4 +64,52 @@ def design_matrix(catalog: Catalog, series_key: str, start: object, end: object)
         regressor: np.maximum.reduce([event.values(months) for event in events])
         for regressor, events in catalog.regressors(series_key).items()
     }
+    return pd.DataFrame(columns, index=months, dtype="float64")
+
+
+def indicator_span(panel: pd.DataFrame, keys: list[str]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last month every indicator in ``keys`` has a figure for.
+
+    Raises:
+        DataError: an indicator the panel does not hold, or indicators that never overlap.
+    """
+    firsts, lasts = [], []
+    for key in keys:
+        months = panel.loc[panel[UNIQUE_ID] == key, DS]
+        if months.empty:
+            raise DataError(
+                f"indicator '{key}' is not in the store; ingest its file "
+                "(encounters ingest ../shared/data/indicators/*.rda)"
+            )
+        firsts.append(months.min())
+        lasts.append(months.max())
+    if max(firsts) > min(lasts):
+        raise DataError(f"indicators {keys} have no month in common")
+    return max(firsts), min(lasts)
+
+
+def indicator_matrix(
+    panel: pd.DataFrame, keys: list[str], months: pd.DatetimeIndex
+) -> pd.DataFrame:
+    """Measured indicators as continuous regressors: ``log1p`` of each count, concurrent.
+
+    Args:
+        panel: long frame (``unique_id``, ``ds``, ``y``) holding the indicators.
+        keys: indicator keys, e.g. ``["mexico/inm/presented"]``.
+        months: the months to cover (see :func:`indicator_span`).
+
+    Returns:
+        DataFrame on ``months`` with one column ``indicator:<key>`` per key.
+
+    Raises:
+        DataError: an indicator lacks a month of ``months``.
+    """
+    columns = {}
+    for key in keys:
+        rows = panel[panel[UNIQUE_ID] == key].set_index(DS)[Y].astype(float)
+        values = rows.reindex(months)
+        if values.isna().any():
+            gap = months[values.isna().to_numpy()][0]
+            raise DataError(f"indicator '{key}' has no figure for {gap:%Y-%m}")
+        columns[indicator_column(key)] = np.log1p(values.to_numpy())
     return pd.DataFrame(columns, index=months, dtype="float64")

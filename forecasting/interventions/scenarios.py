@@ -19,7 +19,9 @@ import pandas as pd
 import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 
+from forecasting.data.indicators import PUBLICATION_LAGS, is_indicator
 from forecasting.errors import DataError, ScenarioError
+from forecasting.frame import INDICATOR_PREFIX, indicator_column
 from forecasting.interventions._base import StrictModel, describe
 from forecasting.interventions.catalog import ID_PATTERN, Catalog
 from forecasting.interventions.scope import Scope, SeriesKey, parse_series_key
@@ -133,6 +135,39 @@ class Add(StrictModel):
         return monthly_values(self.shape, self.start, self.end, months)
 
 
+class MoveIndicator(_Window):
+    """A measured indicator at another level from ``start`` to ``end``: held at one month's
+    level, or scaled by a factor.
+
+    The indicator acts through its fitted regressor (``log1p`` of its count), so the model must
+    have been fitted with it.
+
+    Attributes:
+        key: the indicator's series key, e.g. ``mexico/inm/presented``.
+        hold: a month whose level the indicator keeps (``YYYY-MM``).
+        scale: a factor >= 0 its count is multiplied by (0.5 halves it).
+        start, end: months (``YYYY-MM``), both included; default: every month.
+    """
+
+    key: str
+    hold: Month | None = None
+    scale: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _check(self) -> MoveIndicator:
+        if not is_indicator(self.key):
+            raise ValueError(
+                f"key '{self.key}' is not an indicator series; indicator keys start with "
+                f"{sorted(PUBLICATION_LAGS)}, e.g. mexico/inm/presented"
+            )
+        if (self.hold is None) == (self.scale is None):
+            raise ValueError(
+                "give exactly one of hold (a month whose level the indicator keeps, e.g. "
+                "'2023-11') or scale (a factor >= 0, e.g. 0.5)"
+            )
+        return self
+
+
 class Scenario(StrictModel):
     """A list of changes to interventions; the empty scenario changes nothing.
 
@@ -140,11 +175,18 @@ class Scenario(StrictModel):
         remove: events (or groups) that did not happen, over some months.
         add: hypothetical events.
         scale: events (or groups) at another intensity.
+        indicators: measured indicators moved (held at a month's level, or scaled).
     """
 
     remove: tuple[Remove, ...] = ()
     add: tuple[Add, ...] = ()
     scale: tuple[Scale, ...] = ()
+    indicators: tuple[MoveIndicator, ...] = ()
+
+    @property
+    def indicator_keys(self) -> list[str]:
+        """The indicators the scenario moves, each once, in order."""
+        return list(dict.fromkeys(m.key for m in self.indicators))
 
     @model_validator(mode="after")
     def _unique_added_ids(self) -> Scenario:
@@ -165,7 +207,7 @@ class Scenario(StrictModel):
             return cls()
         if not isinstance(data, dict):
             raise ScenarioError(
-                f"{label}: must be a mapping with keys remove, add, scale; got "
+                f"{label}: must be a mapping with keys remove, add, scale, indicators; got "
                 f"{type(data).__name__}"
             )
         try:
@@ -299,6 +341,7 @@ def apply_scenario(
     out = X.copy()
     notes: list[str] = []
     _remove_and_scale(catalog, scenario, key, in_scope, out, notes)
+    _move_indicators(scenario, key, X, out, notes)
     added = [
         regressor
         for add in scenario.add
@@ -327,6 +370,33 @@ def _remove_and_scale(catalog, scenario, key, in_scope, out: pd.DataFrame, notes
                 "it changes nothing"
             )
         out.loc[mask, regressor] *= factor
+
+
+def _move_indicators(scenario, key, X: pd.DataFrame, out: pd.DataFrame, notes) -> None:
+    """Hold or scale the indicator columns over their months, in place."""
+    for move in scenario.indicators:
+        column = indicator_column(move.key)
+        if column not in out.columns:
+            fitted = [
+                c.removeprefix(INDICATOR_PREFIX) for c in out if c.startswith(INDICATOR_PREFIX)
+            ]
+            raise ScenarioError(
+                f"the model of {key.key} was not fitted with indicator '{move.key}' "
+                f"(its indicators: {fitted or 'none'}); fit it with that indicator"
+            )
+        mask = move.mask(out.index)
+        if not mask.any():
+            notes.append(f"{move.key}: no month falls in {move.window}; it changes nothing")
+        if move.hold is not None:
+            month = pd.Timestamp(move.hold)
+            if month not in X.index:
+                raise ScenarioError(
+                    f"indicator {move.key}: hold month {month:%Y-%m} is outside the months "
+                    f"{X.index[0]:%Y-%m}..{X.index[-1]:%Y-%m}"
+                )
+            out.loc[mask, column] = X.loc[month, column]
+        else:
+            out.loc[mask, column] = np.log1p(move.scale * np.expm1(X.loc[mask, column]))
 
 
 def _add(catalog, add, key, in_scope, out: pd.DataFrame, notes) -> AddedRegressor | None:

@@ -53,6 +53,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.statespace.mlemodel import MLEModel
 
 from forecasting.errors import EncountersWarning, NotFittedError
+from forecasting.frame import INDICATOR_PREFIX
 from forecasting.models._profile import FixedErrors, Profile, ProfileFit, filter_columns
 from forecasting.models.base import Capability, Forecaster
 from forecasting.models.predictive import effect_frame, lognormal_frame
@@ -289,7 +290,12 @@ class StateSpaceForecaster(Forecaster):
         """
         self.theta_: dict[str, float] = {}
         values = X.to_numpy(dtype=float)
-        fractional = [c for j, c in enumerate(X.columns) if np.any((values[:, j] % 1) != 0)]
+        # An indicator is a measured level (log1p of a count), linear on the log scale.
+        fractional = [
+            c
+            for j, c in enumerate(X.columns)
+            if np.any((values[:, j] % 1) != 0) and not c.startswith(INDICATOR_PREFIX)
+        ]
         for _ in range(SHAPE_ITERATIONS):
             beta = dict(zip(X.columns, fit.beta, strict=True))
             # An effect beyond a factor of e^3 (-95 %, +1,900 %) is not a reading worth

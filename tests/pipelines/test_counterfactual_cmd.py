@@ -22,7 +22,8 @@ USBP = fitted_series.USBP
 
 
 def _fitted(fit):
-    def fitted(key: str) -> FittedSeries:
+    def fitted(key: str, indicators: list[str] = ()) -> FittedSeries:
+        assert not indicators, "these tests move no indicator"
         f = fit(key)
         return FittedSeries(f.model, f.y, f.X, f.catalog)
 

@@ -239,7 +239,10 @@ def test_design_matrix_must_be_monthly_and_hold_the_targets(catalog, X):
             },
             "added event id.s. x appear more than once",
         ),
-        ([{"remove": "chnv_2022"}], "must be a mapping with keys remove, add, scale; got list"),
+        (
+            [{"remove": "chnv_2022"}],
+            "must be a mapping with keys remove, add, scale, indicators; got list",
+        ),
     ],
 )
 def test_invalid_scenarios_say_what_is_wrong_and_what_is_accepted(data, message):

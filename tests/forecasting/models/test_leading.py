@@ -87,9 +87,7 @@ def test_another_series_moves_the_pooled_fit(panel):
     key = "southwest/usbp/sector=el-paso"
     before = forecast(panel, key)
     changed = panel.copy()
-    other = (changed[UNIQUE_ID] == "southwest/usbp/citizenship=guatemala") & (
-        changed[DS] <= ORIGIN
-    )
+    other = (changed[UNIQUE_ID] == "southwest/usbp/citizenship=guatemala") & (changed[DS] <= ORIGIN)
     changed.loc[other, Y] = changed.loc[other, Y].to_numpy()[::-1]
     assert not forecast(changed, key)["mean"].equals(before["mean"])
 
