@@ -11,6 +11,7 @@ import click
 import pandas as pd
 
 from forecasting.data import ObservationStore
+from forecasting.data.indicators import is_indicator, publication_lag
 from forecasting.errors import DataError, ScenarioError, UnknownSeriesError
 from forecasting.frame import DS, UNIQUE_ID, Y
 from forecasting.home import encounters_home
@@ -23,6 +24,9 @@ from pipelines.serve_cmd import run_server, serve
 
 log = logging.getLogger("encounters")
 RETRAIN_SOURCES = "ENCOUNTERS_RETRAIN_SOURCES"
+#: What ``encounters series --json`` calls each kind of series.
+ENCOUNTERS = "encounters"
+INDICATOR = "indicator"
 
 
 def _experiment_option(help_text: str):
@@ -105,14 +109,20 @@ def ingest(sources: tuple[str, ...]) -> None:
 def _summary(store: ObservationStore) -> pd.DataFrame:
     panel = store.panel()
     grouped = panel.groupby(UNIQUE_ID, sort=True)
+    keys = list(grouped.groups)
     return pd.DataFrame(
         {
-            "key": list(grouped.groups),
+            "key": keys,
             "first": grouped[DS].min().dt.strftime("%Y-%m").to_list(),
             "last": grouped[DS].max().dt.strftime("%Y-%m").to_list(),
             "months": grouped.size().to_list(),
             "latest": grouped[Y].last().astype(int).to_list(),
             "sources": grouped["source"].agg(lambda s: sorted(set(s))).to_list(),
+            "kind": [INDICATOR if is_indicator(k) else ENCOUNTERS for k in keys],
+            # object dtype: encounter series have no lag (JSON null, not NaN).
+            "publication_lag_months": pd.Series(
+                [publication_lag(k) if is_indicator(k) else None for k in keys], dtype=object
+            ),
         }
     )
 
@@ -124,13 +134,24 @@ def _echo_series(store: ObservationStore, as_json: bool) -> None:
         return
     if store.is_empty:
         click.echo("(store is empty: showing the embedded snapshot)", err=True)
-    click.echo(summary.assign(sources=summary["sources"].str.join(", ")).to_string(index=False))
+    text = summary.assign(sources=summary["sources"].str.join(", "))
+    encounters = text[text["kind"] == ENCOUNTERS].drop(columns=["kind", "publication_lag_months"])
+    click.echo(encounters.to_string(index=False))
+    indicators = text[text["kind"] == INDICATOR].drop(columns="kind")
+    if not indicators.empty:
+        click.echo("\nIndicators (upstream flows and Mexico's enforcement; not forecast):")
+        lag = indicators["publication_lag_months"].astype(int)
+        click.echo(indicators.assign(publication_lag_months=lag).to_string(index=False))
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def series(as_json: bool) -> None:
-    """List the series: key, first and last month, months, latest value, sources."""
+    """List the series: key, first and last month, months, latest value, sources.
+
+    Encounter series first, then the indicators with their publication lag; in --json each
+    object also has kind (encounters or indicator) and publication_lag_months.
+    """
     _echo_series(_store(), as_json)
 
 

@@ -134,9 +134,26 @@ class SeriesSummary(_Out):
     decompose: bool = Field(description="Its model answers `POST /v1/decompose`.")
 
 
+class IndicatorSummary(_Out):
+    series: str
+    history_start: str
+    history_end: str
+    months: int
+    latest: float
+    sources: list[str] = Field(description="The release files its figures come from.")
+    publication_lag_months: int = Field(
+        description="Months after which a month is public; backtests use no later month."
+    )
+
+
 class SeriesList(_Out):
     model_version: str
     series: list[SeriesSummary]
+    indicators: list[IndicatorSummary] = Field(
+        default_factory=list,
+        description="Measured flows upstream of the border and Mexico's enforcement, held "
+        "beside the encounter series (regressors and scenario levers; not forecast).",
+    )
 
 
 class HistoryRow(_Out):

@@ -233,8 +233,9 @@ class Catalog:
     def unmatched(
         self, known_series: Iterable[str], events: Iterable[Event] | None = None
     ) -> list[Event]:
-        """The events (default: all) whose scope matches none of ``known_series``."""
-        keys = [parse_series_key(k) for k in known_series]
+        """The events (default: all) whose scope matches none of ``known_series`` (indicators,
+        in no event's scope, are left out of them)."""
+        keys = [parse_series_key(k) for k in known_series if not is_indicator(k)]
         return [
             e
             for e in (self.events if events is None else events)

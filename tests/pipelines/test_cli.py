@@ -38,6 +38,8 @@ def test_ingest_series_and_show_json_shapes(run, tmp_path):
         "sources": sorted(
             ["nationwide-encounters-fy24-aor.csv", "nationwide-encounters-fy25-state.csv"]
         ),
+        "kind": "encounters",
+        "publication_lag_months": None,
     }
 
     rows = json.loads(run("show", "southwest/usbp/sector=rio-grande-valley", "--json").stdout)
@@ -48,6 +50,25 @@ def test_ingest_series_and_show_json_shapes(run, tmp_path):
         "vintage": "2023-11",
         "filled": False,
     }
+
+
+def test_indicators_ingest_and_list_apart_from_encounter_series(run, indicator_files, tmp_path):
+    result = run("ingest", str(aor_file(tmp_path)), *map(str, indicator_files))
+    assert result.exit_code == 0, result.output
+    assert "irreg_darien_nat.rda: added (vintage 2025-04" in result.output
+    listing = {s["key"]: s for s in json.loads(run("series", "--json").stdout)}
+    darien = listing["panama/darien/transits/citizenship=venezuela"]
+    assert (darien["kind"], darien["publication_lag_months"], darien["first"]) == (
+        "indicator",
+        1,
+        "2020-01",
+    )
+    assert listing["mexico/inm/presented"]["publication_lag_months"] == 2
+    assert listing["southwest/usbp"]["kind"] == "encounters"
+    text = run("series").stdout
+    encounters, indicators = text.split("Indicators (upstream flows")
+    assert "southwest/usbp" in encounters and "mexico/inm" not in encounters
+    assert "mexico/inm/presented/citizenship=venezuela" in indicators
 
 
 def test_ingest_twice_says_unchanged(run, tmp_path):

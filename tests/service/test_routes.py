@@ -39,6 +39,13 @@ def test_series_lists_the_served_series_and_what_they_answer(api):
     assert by_key[UCM_KEY]["counterfactual"] and by_key[UCM_KEY]["decompose"]
     assert not by_key[NAIVE_KEY]["counterfactual"]
     assert by_key[NAIVE_KEY]["history_end"] == "2025-08"
+    # The indicators held beside them, apart, with their publication lags.
+    indicators = {s["series"]: s for s in body["indicators"]}
+    presented = indicators["mexico/inm/presented/citizenship=venezuela"]
+    assert (presented["history_start"], presented["history_end"]) == ("2018-01", "2025-04")
+    assert presented["publication_lag_months"] == 2
+    assert presented["sources"] == ["irreg_mexico_nat.rda"]
+    assert not set(indicators) & set(by_key)
 
 
 def test_series_history_has_provenance_and_keys_keep_their_slashes(api):

@@ -104,19 +104,21 @@ def test_empty_store_serves_the_embedded_snapshot_and_seeds_from_it(tmp_path):
     assert value(store, "southwest/usbp", "2024-01-01", all_vintages=True) == [124_220, 124_215]
 
 
-def test_snapshot_rederives_identically_from_the_official_files(tmp_path, ohss_file, sbo_file):
+def test_snapshot_rederives_identically_from_the_official_files(
+    tmp_path, ohss_file, sbo_file, indicator_files
+):
     store = ObservationStore(tmp_path / "home")
-    ingest(store, [str(ohss_file), str(sbo_file)])
+    ingest(store, [str(ohss_file), str(sbo_file), *map(str, indicator_files)])
     out = tmp_path / "snapshot"
     store.export_snapshot(out)
     for name in SNAPSHOT_FILES:
         assert (out / name).read_bytes() == (SNAPSHOT_DIR / name).read_bytes(), name
 
 
-def test_snapshot_provenance_names_the_official_files(ohss_file, sbo_file):
+def test_snapshot_provenance_names_the_official_files(ohss_file, sbo_file, indicator_files):
     releases = ObservationStore("/nonexistent-home").releases()
     digests = {r["name"]: r["sha256"] for r in releases}
-    for path in (ohss_file, sbo_file):
+    for path in (ohss_file, sbo_file, *indicator_files):
         assert digests[path.name] == read_release(path).sha256
 
 
