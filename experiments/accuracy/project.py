@@ -11,9 +11,8 @@ from forecasting.calibration import Calibrator
 from forecasting.errors import DataError, EncountersWarning
 from forecasting.frame import CUTOFF, DS, Y, forecast_columns
 from forecasting.interventions import load_catalog
-from forecasting.models import make_model
 from forecasting.selection import choose_at, choose_pooled, geometric_rel_mae, policy_frame
-from pipelines.train import build_tasks
+from pipelines.train import build_model, build_tasks
 
 NO_EVENTS = "_no_events"
 BENCH = "seasonal_naive"
@@ -38,7 +37,7 @@ def series_backtests(args: tuple) -> dict[str, pd.DataFrame | str]:
     for label, family, params in specs:
         try:
             out[label] = backtest(
-                lambda f=family, p=params: make_model(f, **p),
+                lambda f=family, p=params: build_model(f, p, task),
                 task.y,
                 task.X,
                 origins,

@@ -121,7 +121,8 @@ def run_project(config: dict, panel_series: list[str], workers: int):
         name="accuracy",
         mlflow_experiment="accuracy",
         series=panel_series,
-        models=[{"name": "naive"}],
+        # The candidates' families: a pooled one makes the tasks carry the series' pool.
+        models=[{"name": c["name"]} for c in spec["candidates"]],
         backtest={"first_cutoff": spec["warmup_first_cutoff"]},
     )
     store = ObservationStore(encounters_home())
@@ -289,6 +290,50 @@ def markdown(table: pd.DataFrame, level: list[int]) -> str:
     return table_text(table[cols].astype({"pairs": int}).rename_axis("model").reset_index())
 
 
+def _steps(forecasts: pd.DataFrame) -> pd.Series:
+    """Months ahead of each row's cutoff."""
+    cutoff, ds = forecasts[CUTOFF].dt, forecasts[DS].dt
+    return (ds.year - cutoff.year) * 12 + ds.month - cutoff.month
+
+
+def slices(forecasts: pd.DataFrame, panel: pd.DataFrame, config: dict) -> dict:
+    """Per slice (origins from ``slices_from``, months 1..h for each target's ``h``): every
+    model's summary on the pairs all of them forecast, and the target against the best peer."""
+    level, start = config["level"], pd.Timestamp(config["slices_from"])
+    out = {}
+    for h, share in config["slice_targets"].items():
+        rows = forecasts[(forecasts[CUTOFF] >= start) & (_steps(forecasts) <= int(h))]
+        pairs = score(rows, panel, level)
+        table = summarise(common_pairs(pairs, sorted(pairs["model"].unique())), level)
+        peers_only = table.loc[[m for m in table.index if not m.startswith(PROJECT)], "rel_mae"]
+        best = peers_only.idxmin()
+        target = share * peers_only.min()
+        out[f"h1-{h}"] = {
+            "table": table,
+            "best_peer": best,
+            "target": target,
+            "project": table.loc[PROJECT, "rel_mae"],
+            "leading": table["rel_mae"].get(f"{PROJECT}:leading", np.nan),
+        }
+    return out
+
+
+def slice_text(found: dict, start: str, level: list[int]) -> list[str]:
+    text = []
+    for name, s in found.items():
+        text += [
+            f"## Origins from {start}, months {name.removeprefix('h')} ahead",
+            "",
+            f"Target: relMAE at most {s['target']:.3f} (the best peer, `{s['best_peer']}`, "
+            f"{s['table'].loc[s['best_peer'], 'rel_mae']:.3f}, times the target share). "
+            f"Project: {s['project']:.3f} ({'met' if s['project'] <= s['target'] else 'not met'}"
+            f"); `project:leading` alone: {s['leading']:.3f}.",
+            "",
+            markdown(s["table"], level),
+        ]
+    return text
+
+
 def main() -> None:
     args = protocol_args(__doc__, HERE)
     config = load_config(args.config)
@@ -319,6 +364,11 @@ def main() -> None:
         ),
     }
     results = {name: t.round(4).to_dict(orient="index") for name, t in tables.items()}
+    found = slices(forecasts, panel, config)
+    results["slices"] = {
+        name: {k: (v.round(4).to_dict(orient="index") if k == "table" else v) for k, v in s.items()}
+        for name, s in found.items()
+    }
     helped = regressor_effect(
         pairs, config["project"]["without_regressors"], pd.Timestamp(config["recent_from"])
     )
@@ -343,6 +393,7 @@ def main() -> None:
         "## The project's candidates (with and without intervention regressors)",
         "",
         markdown(tables["project_candidates"], level),
+        *slice_text(found, config["slices_from"], level),
         "## Where the intervention regressors help",
         "",
         "MAE with the regressors over MAE without them, geometric mean over (series, origin) "

@@ -28,8 +28,8 @@ from forecasting.data import ObservationStore
 from forecasting.errors import EncountersWarning
 from forecasting.frame import DS, UNIQUE_ID, Y
 from forecasting.home import encounters_home
-from forecasting.models import make_model
 from pipelines.config import Experiment
+from pipelines.train import build_model
 
 log = logging.getLogger("accuracy-timing")
 
@@ -47,7 +47,7 @@ def project_seconds(task, specs, cutoff: pd.Timestamp, h: int, level: list[int])
     for label, family, params in specs:
 
         def run(f=family, p=params):
-            model = make_model(f, **p)
+            model = build_model(f, p, task)
             model.fit(y, X if model.supports_regressors else None)
             model.predict(h, future_regressors(model, X, h), level)
 
@@ -79,7 +79,7 @@ def main() -> None:
         name="accuracy",
         mlflow_experiment="accuracy",
         series=config["series"],
-        models=[{"name": "naive"}],
+        models=[{"name": c["name"]} for c in spec["candidates"]],
         backtest={"first_cutoff": spec["warmup_first_cutoff"]},
     )
     store = ObservationStore(encounters_home())

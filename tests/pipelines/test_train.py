@@ -150,3 +150,34 @@ def test_the_backtest_decides_whether_a_family_gets_its_regressors(tmp_path):
     assert without.effects is None and with_x.effects is not None
     assert with_x.metrics["rel_mae"] != without.metrics["rel_mae"]
     assert result.chosen.metrics["rel_mae"] == min(c.metrics["rel_mae"] for c in result.candidates)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_pooled_family_is_fitted_across_the_experiment_s_series(tmp_path):
+    keys = [
+        "southwest/usbp",
+        "southwest/usbp/citizenship=cuba",
+        "southwest/usbp/citizenship=venezuela",
+    ]
+    exp = Experiment.from_text(
+        f"name: pooled\nmlflow_experiment: pooled\nseries: [{', '.join(keys)}]\n"
+        "ensemble_top_k: 0\nmodels: [{name: seasonal_naive}, {name: leading}]\n"
+        "backtest: {first_cutoff: 2023-05, step_months: 6, h: 12}\nlevel: [80, 95]\n",
+        "test",
+    )
+    training = train(exp, ObservationStore(tmp_path), workers=1)
+    for result in training.results:
+        (leading,) = [c for c in result.candidates if c.spec.name == "leading"]
+        assert leading.status == "ok", leading.error
+        model = leading.model
+        assert model.series == result.key and sorted(model.pool.targets) == keys
+        # The snapshot's indicators reach it: Darién's Cubans for Cuba.
+        assert model.pool.leads[result.key]["mexico"].startswith("mexico/inm/presented")
+        assert np.isfinite(leading.metrics["rel_mae"])
+    cuba = training.results[1]
+    assert cuba.X is not None and cuba.key == keys[1]
+    assert training.results[1].candidates[1].model.pool.leads[keys[1]]["darien"] == (
+        "panama/darien/transits/citizenship=cuba"
+    )
+    frame = training.bundle().forecast(keys[2], 12)
+    assert frame["mean"].notna().all()
