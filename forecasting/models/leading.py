@@ -159,8 +159,8 @@ class LeadingIndicators(Forecaster):
         self,
         pool: IndicatorPool | None = None,
         series: str | None = None,
-        alpha: float = 0.05,
-        shrink: float = 0.5,
+        alpha: float = 0.2,
+        shrink: float = 1.0,
         window_months: int = 120,
     ):
         self.pool = pool

@@ -7,7 +7,7 @@ import pytest
 
 from forecasting.backtest import backtest
 from forecasting.data import ObservationStore, read_release
-from forecasting.data.indicators import publication_lag
+from forecasting.data.indicators import is_indicator, publication_lag
 from forecasting.frame import DS, UNIQUE_ID, Y, series_history
 from forecasting.models.leading import IndicatorPool, LeadingIndicators, leads_for
 
@@ -23,7 +23,8 @@ ORIGIN = pd.Timestamp("2023-11-01")
 
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory, indicator_files) -> pd.DataFrame:
-    encounters = ObservationStore(tmp_path_factory.mktemp("home")).panel()[[UNIQUE_ID, DS, Y]]
+    snapshot = ObservationStore(tmp_path_factory.mktemp("home")).panel()[[UNIQUE_ID, DS, Y]]
+    encounters = snapshot[~snapshot[UNIQUE_ID].map(is_indicator)]
     indicators = [read_release(p).panel[[UNIQUE_ID, DS, Y]] for p in indicator_files]
     return pd.concat([encounters, *indicators], ignore_index=True)
 
