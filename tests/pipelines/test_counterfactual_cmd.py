@@ -1,13 +1,14 @@
 """``encounters counterfactual`` and ``encounters decompose``, invoked as click commands.
 
 The commands fit a model per call; these tests swap in the models fitted once per session on 2015
-onwards, except the test of the real fit.
+onwards, except the tests of the real fit.
 """
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -200,3 +201,37 @@ def test_sensitivity_json_and_table(run):
     assert [line.split()[0] for line in table.output.splitlines()[1:3]] == ["+0", "+1"]
     bad = run(sensitivity, VENEZUELA, "--event", "mx_visa_venezuela_2022x")
     assert bad.exit_code == 1 and "unknown event or group id" in bad.output
+
+
+def test_an_indicator_scenario_fits_the_indicator_over_its_months(home, monkeypatch):
+    """The real fit (no stand-in): Mexico's presentations of Venezuelans as a regressor, from
+    their first month (2018-01), held at November 2023's level."""
+    scenario = json.dumps(
+        {
+            "indicators": [
+                {
+                    "key": "mexico/inm/presented/citizenship=venezuela",
+                    "hold": "2023-11",
+                    "start": "2023-12",
+                    "end": "2024-02",
+                }
+            ]
+        }
+    )
+    fits = []
+    real = counterfactual_cmd._fitted_model
+    monkeypatch.setattr(
+        counterfactual_cmd, "_fitted_model", lambda *a: fits.append(real(*a)) or fits[-1]
+    )
+    result = CliRunner().invoke(
+        counterfactual, [VENEZUELA, "--scenario", scenario, "--start", "2023-11", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    rows = {r["ds"][:7]: r for r in data["rows"]}
+    assert rows["2023-11"]["effect"] == 0 and rows["2024-03"]["effect"] == 0
+    assert all(rows[m]["effect"] != 0 for m in ("2023-12", "2024-01", "2024-02"))
+    assert "held at its 2023-11 level (2023-12 to 2024-02)" in data["summary"]
+    (fitted,) = fits
+    assert fitted.y.index[0] == pd.Timestamp("2018-01-01")
+    assert "indicator:mexico/inm/presented/citizenship=venezuela" in fitted.model.regressors_
