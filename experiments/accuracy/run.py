@@ -350,7 +350,8 @@ def main() -> None:
     forecasts.to_csv(HERE / "forecasts.csv.gz", index=False, float_format="%.2f")
 
     pairs = score(forecasts, panel, level)
-    main_models = sorted(set(peer_fc["model"])) + [PROJECT]
+    # The leading-indicator family is shown beside the project's choice: the question it answers.
+    main_models = sorted(set(peer_fc["model"])) + [PROJECT, f"{PROJECT}:leading"]
     everyone = common_pairs(pairs, main_models)
     recent = everyone[everyone[CUTOFF] >= pd.Timestamp(config["recent_from"])]
     tables = {
