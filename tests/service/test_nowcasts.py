@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from forecasting.frame import series_history
 from forecasting.hierarchy import ShareConfig, find_splits, fit_hierarchy
 from forecasting.interventions import load_catalog
 from forecasting.models import Naive
-from service.deps import get_served
+from service.deps import get_registry, get_served
+from service.history import History
 from service.main import create_app
 from service.served import ModelInfo, Served
 from service.settings import Settings
@@ -29,7 +31,8 @@ UNLISTED = "southwest/usbp/sector=unlisted"
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    frame = ObservationStore(tmp_path_factory.mktemp("home")).panel()
+    home = tmp_path_factory.mktemp("home")
+    frame = ObservationStore(home).panel()
     known = sorted(frame["unique_id"].unique())
     history = {k: series_history(frame, k, "2012-01") for k in SERVED}
     models = {
@@ -44,6 +47,8 @@ def client(tmp_path_factory):
     served = Served(bundle, info).warm(counterfactuals=False)
     app = create_app(Settings(home=tmp_path_factory.mktemp("service")))
     app.dependency_overrides[get_served] = lambda: served
+    # /v1/series lists the store's indicators beside the served series, from its history.
+    app.dependency_overrides[get_registry] = lambda: SimpleNamespace(history=History(home))
     return TestClient(app)
 
 
@@ -78,6 +83,9 @@ def test_series_list_says_where_each_series_ends_and_its_as_of_month(client):
     assert yuma["next_month"] == "2025-09-01"
     assert by_key[UNLISTED]["model"] == "derived"
     assert by_key[CITIZENSHIPS[0]]["nowcast_months"] == 0
+    indicators = {s["series"]: s for s in body["indicators"]}
+    assert indicators["panama/darien/transits"]["publication_lag_months"] == 1
+    assert not set(indicators) & set(by_key)
 
 
 def test_thresholds_cover_the_nowcast_rows_too(client):
