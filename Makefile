@@ -1,14 +1,18 @@
 # Set-up and the two everyday commands: `make up` (the main job) and `make test`.
+# Every install comes from uv.lock (as in CI and the Dockerfile): `uv lock` after editing the
+# dependencies in pyproject.toml.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv
 
 .PHONY: up test lint accuracy
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(UV) sync --locked --quiet --extra test --extra server
 	touch $@
 
 up: $(VENV)/.installed
@@ -23,5 +27,5 @@ lint: $(VENV)/.installed
 
 # Benchmarks (minutes to hours on 2 cores; not part of the tests).
 accuracy: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(UV) sync --locked --quiet --extra test --extra server --extra bench
 	$(PY) -m experiments.accuracy.run

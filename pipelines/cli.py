@@ -309,13 +309,20 @@ def retrain(sources, experiment_path, margin, executor, workers) -> None:
 @click.option(
     "--cron", required=True, help="Five-field crontab expression in UTC, e.g. '0 6 16 * *'."
 )
+@click.option(
+    "--now",
+    is_flag=True,
+    help="Also retrain once at start-up (a fresh deployment gets its first champion at once).",
+)
 @_retrain_options
-def schedule(cron, sources, experiment_path, margin, executor, workers) -> None:
+def schedule(cron, now, sources, experiment_path, margin, executor, workers) -> None:
     """Run retrain on a cron schedule, in this process, until stopped."""
     from pipelines.schedule import cron_trigger, run_schedule
 
     run_schedule(
-        cron_trigger(cron), _retrain_job(sources, experiment_path, margin, executor, workers)
+        cron_trigger(cron),
+        _retrain_job(sources, experiment_path, margin, executor, workers),
+        run_now=now,
     )
 
 

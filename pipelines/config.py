@@ -7,6 +7,7 @@ MLflow verbatim, so a run can always be traced to the question that produced it.
 from __future__ import annotations
 
 import fnmatch
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +21,8 @@ from forecasting.frame import check_level
 from forecasting.hierarchy import ShareConfig
 from forecasting.models import MODELS
 
-DEFAULT_EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "default.yaml"
+#: Shipped as package data of ``experiments``, so an installed (not editable) copy finds it too.
+DEFAULT_EXPERIMENT = Path(str(resources.files("experiments").joinpath("default.yaml")))
 #: Retraining: a series' challenger may be this much worse (relMAE ratio - 1) than the champion.
 DEFAULT_MARGIN = 0.10
 

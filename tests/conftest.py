@@ -1,7 +1,10 @@
-"""Fixtures shared by every test: the official files, a private data home."""
+"""Fixtures shared by every test: the official files, a private data home, a fresh PostgreSQL
+database."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,26 @@ def home(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "home"
     monkeypatch.setenv("ENCOUNTERS_HOME", str(path))
     return path
+
+
+@pytest.fixture
+def postgres_uri() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on 127.0.0.1:5432 (trust auth), dropped afterwards."""
+    try:
+        import psycopg2
+    except ImportError:
+        pytest.skip("psycopg2 is not installed: install the project's `server` extra")
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, dbname="postgres", connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        pytest.skip(f"no PostgreSQL server answers on 127.0.0.1:5432 ({reason})")
+    admin.autocommit = True
+    name = f"encounters_test_{uuid.uuid4().hex[:12]}"
+    cur = admin.cursor()
+    try:
+        cur.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://{admin.info.user}@127.0.0.1:5432/{name}"
+    finally:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

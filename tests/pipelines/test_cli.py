@@ -127,3 +127,16 @@ def test_up_seeds_trains_once_then_reuses_the_champion(run, mlflow_home, tiny_ex
     assert (mlflow_home / "mlflow.db").is_file()
     second = run("up", "--experiment", str(tiny_experiment), "--no-serve")
     assert "champion: border-encounters version 1" in second.stdout
+
+
+@pytest.mark.parametrize(("flags", "now"), [(["--now"], True), ([], False)])
+def test_schedule_now_also_retrains_at_start_up(run, monkeypatch, flags, now):
+    from pipelines import schedule
+
+    started = {}
+    monkeypatch.setattr(
+        schedule, "run_schedule", lambda trigger, job, run_now: started.update(run_now=run_now)
+    )
+    result = run("schedule", "--cron", "0 6 16 * *", *flags)
+    assert result.exit_code == 0, result.output
+    assert started == {"run_now": now}
