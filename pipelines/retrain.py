@@ -28,6 +28,7 @@ from pipelines.config import DEFAULT_EXPERIMENT, DEFAULT_MARGIN, Experiment
 from pipelines.executors import run_tasks
 from pipelines.ingest import ingest
 from pipelines.tracking import (
+    CHALLENGER,
     CHAMPION,
     champion_version,
     configure,
@@ -223,6 +224,7 @@ def _retrain(home, store, sources, experiment_path, margin, model_name, executor
         raise DataError(f"experiment registers {exp.registered_model!r}, not {model_name!r}")
     training = train(exp, store, None, executor, workers)
     logged = log_training(training, text, home, promote=False)
+    client.set_registered_model_alias(model_name, CHALLENGER, logged.model_version)
     if champion is None:
         decision = Decision("first-champion", ["there was no champion"], None, logged.model_version)
         promote = True

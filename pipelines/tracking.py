@@ -11,25 +11,31 @@ import logging
 import os
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.pandas_dataset import PandasDataset
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 import forecasting
 from forecasting.bundle import BUNDLE_FILE, SCENARIO, BundleModel, future_regressors
-from forecasting.frame import DS, SERIES, H, forecast_columns
+from forecasting.data import ObservationStore
+from forecasting.frame import DS, SERIES, UNIQUE_ID, H, Y, forecast_columns
 from forecasting.hierarchy import KIND
 from forecasting.plots import error_by_horizon, fan_chart
 from pipelines.train import CandidateResult, SeriesResult, Training
 
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
+#: The version a retrain evaluates against the champion.
+CHALLENGER = "challenger"
 BUNDLE_ARTIFACT = "bundle"
 
 
@@ -101,7 +107,48 @@ def _write(folder: Path, name: str, data: bytes | str) -> None:
         path.write_bytes(data)
 
 
-def _log_candidate(training: Training, result: SeriesResult, cand: CandidateResult) -> str:
+def _dataset(training: Training, home: Path) -> PandasDataset:
+    """The training panel (``unique_id, ds, y`` of every series trained) as an MLflow dataset
+    whose digest is the store's fingerprint: runs on the same data vintage share it."""
+    panel = pd.concat(
+        [
+            pd.DataFrame({UNIQUE_ID: r.key, DS: r.y.index, Y: r.y.to_numpy()})
+            for r in training.results
+        ],
+        ignore_index=True,
+    )
+    return mlflow.data.from_pandas(
+        panel,
+        source=str(ObservationStore(home).root),
+        targets=Y,
+        name=f"{training.experiment.name} panel {training.vintage['data_newest_month']}",
+        digest=training.vintage["data_fingerprint"],
+    )
+
+
+def _log_by_horizon(run_id: str, cand: CandidateResult, level: list[int]) -> None:
+    """The per-horizon backtest scores as one metric each with ``step`` = months ahead, so the
+    UI charts error and coverage against horizon across candidates."""
+    by_step = cand.by_step
+    columns = {"mase_by_h": "mase", "smape_by_h": "smape"}
+    for lv in level:
+        columns[f"coverage_{lv}_model_by_h"] = f"coverage_{lv}"
+        columns[f"coverage_{lv}_by_h"] = f"coverage_{lv}_calibrated"
+        columns[f"width_{lv}_by_h"] = f"width_{lv}_calibrated"
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key, float(value), now, int(h))
+        for key, column in columns.items()
+        if column in by_step
+        for h, value in by_step[column].items()
+        if pd.notna(value)
+    ]
+    MlflowClient(mlflow.get_tracking_uri()).log_batch(run_id, metrics=metrics)
+
+
+def _log_candidate(
+    training: Training, result: SeriesResult, cand: CandidateResult, dataset: PandasDataset
+) -> str:
     run = mlflow.start_run(run_name=f"{result.key} | {cand.spec.label}", nested=True)
     status = "FAILED"
     try:
@@ -111,8 +158,10 @@ def _log_candidate(training: Training, result: SeriesResult, cand: CandidateResu
                 "model": cand.spec.label,
                 "chosen": str(cand is result.chosen).lower(),
                 "status": cand.status,
+                **training.vintage,
             }
         )
+        mlflow.log_input(dataset, context="training")
         mlflow.log_params(
             {
                 "series": result.key,
@@ -141,6 +190,7 @@ def _candidate_artifacts(
 ) -> None:
     exp = training.experiment
     mlflow.log_metrics({k: v for k, v in cand.metrics.items() if pd.notna(v)})
+    _log_by_horizon(mlflow.active_run().info.run_id, cand, exp.level)
     _write(folder, "backtest.csv", cand.backtest.to_csv(index=False))
     _write(folder, "by_horizon.csv", cand.by_step.to_csv())
     if cand.effects is not None:
@@ -219,6 +269,8 @@ def log_training(
             }
         )
         mlflow.log_text(experiment_text, "experiment.yaml")
+        dataset = _dataset(training, home)
+        mlflow.log_input(dataset, context="training", tags=training.vintage)
         mlflow.log_params(
             {
                 "experiment": exp.name,
@@ -237,7 +289,7 @@ def log_training(
         bundle = training.bundle()
         for result in training.results:
             for cand in result.candidates:
-                run_id = _log_candidate(training, result, cand)
+                run_id = _log_candidate(training, result, cand, dataset)
                 if cand is result.chosen:
                     bundle.models[result.key].run_id = run_id
         if training.failed_series:
@@ -300,8 +352,26 @@ def _log_bundle(bundle, model_name: str):
         )
 
 
-def _requirements() -> list[str]:
-    """The project's own pinned runtime dependencies, as installed."""
-    from importlib.metadata import requires
+#: What loading and predicting with a bundle imports (``forecasting`` and the engines its models
+#: pickle), and no more: ``mlflow models serve`` builds its environment from this list. The
+#: service, CLI, scheduler and Dask stay out; mlflow-skinny has the scoring server without the
+#: tracking server's database, UI and plotting stack.
+PYFUNC_REQUIREMENTS = (
+    "mlflow-skinny",
+    "numpy",
+    "pandas",
+    "prophet",
+    "pydantic",
+    "pyyaml",
+    "scikit-learn",
+    "scipy",
+    "statsmodels",
+    "threadpoolctl",
+)
 
-    return [r for r in requires("border-encounters") or [] if "extra ==" not in r]
+
+def _requirements() -> list[str]:
+    """:data:`PYFUNC_REQUIREMENTS` pinned at the installed versions (uv.lock's)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in PYFUNC_REQUIREMENTS]

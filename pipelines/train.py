@@ -113,10 +113,13 @@ def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, exp: Experimen
         calibrated = bt.iloc[:0]
     if not calibrated.empty:
         cal = score(calibrated, y, by=None).iloc[0]
+        cal_step = score(calibrated, y, by="step")
         for lv in level:
             metrics[f"coverage_{lv}"] = float(cal[f"coverage_{lv}"])
             metrics[f"width_{lv}"] = float(cal[f"width_{lv}"])
             metrics[f"winkler_{lv}"] = float(cal[f"winkler_{lv}"])
+            for name in (f"coverage_{lv}", f"width_{lv}"):
+                by_step[f"{name}_calibrated"] = cal_step[name].reindex(by_step.index)
     return metrics, by_step
 
 

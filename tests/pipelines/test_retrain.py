@@ -13,7 +13,7 @@ from forecasting.data import ObservationStore
 from pipelines.config import Experiment
 from pipelines.ingest import ingest
 from pipelines.retrain import RetrainBusy, judge, retrain, retrain_lock
-from pipelines.tracking import CHAMPION, configure, log_training, tracking_uri
+from pipelines.tracking import CHALLENGER, CHAMPION, configure, log_training, tracking_uri
 from pipelines.train import train
 from tests.forecasting.data.cbp_files import aor_file
 from tests.service.conftest import Server
@@ -52,9 +52,13 @@ def served_version(server, wanted: str, timeout: float = 90) -> str:
         time.sleep(0.5)
 
 
-def champion(home) -> str:
+def alias(home, name: str) -> str:
     client = MlflowClient(tracking_uri(home))
-    return str(client.get_model_version_by_alias("border-encounters", CHAMPION).version)
+    return str(client.get_model_version_by_alias("border-encounters", name).version)
+
+
+def champion(home) -> str:
+    return alias(home, CHAMPION)
 
 
 @pytest.mark.slow
@@ -82,6 +86,7 @@ def _lifecycle(home, tmp_path, store, server, sbo_file):
     assert decision.outcome == "promoted", decision.reasons
     assert (str(decision.champion_version), decision.challenger_version) == ("1", "2")
     assert champion(home) == "2"
+    assert alias(home, CHALLENGER) == "2"
     assert set(decision.scorecard["series"]) == {"southwest/usbp", "southwest/usbp/sector=yuma"}
     # The running service picks up the promotion without a restart.
     assert served_version(server, "2") == "2"
@@ -114,6 +119,8 @@ def _lifecycle(home, tmp_path, store, server, sbo_file):
     worse.write_text(RETRAIN_TINY.replace("  - name: naive\n  - name: ets\n", ""))
     rejected = retrain(home, [str(new_release)], experiment_path=str(worse), workers=1)
     assert rejected.outcome == "rejected"
+    # The rejected version is the challenger now: the one the last retrain evaluated.
+    assert alias(home, CHALLENGER) == rejected.challenger_version
     assert any("worse" in r for r in rejected.reasons)
     assert champion(home) == "2"
     runs = client.search_runs(

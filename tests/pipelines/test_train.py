@@ -66,6 +66,22 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
     )
     for metric in ("mase_h1", "mase_h12", "mase", "smape", "rel_mae", "coverage_80", "coverage_95"):
         assert metric in ets.data.metrics
+    # Per horizon as one metric with step = months ahead, so the UI charts it against horizon.
+    for key in ("mase_by_h", "coverage_80_by_h", "coverage_95_model_by_h", "width_95_by_h"):
+        history = client.get_metric_history(ets.info.run_id, key)
+        assert [m.step for m in history] == list(range(1, 13)), key
+    mase = {m.step: m.value for m in client.get_metric_history(ets.info.run_id, "mase_by_h")}
+    assert mase[1] == pytest.approx(ets.data.metrics["mase_h1"])
+    assert mase[12] == pytest.approx(ets.data.metrics["mase_h12"])
+    # The training panel as a dataset, its digest the data fingerprint, on the parent and on
+    # every child, whose tags carry the vintage too.
+    fingerprint = parent.data.tags["data_fingerprint"]
+    for run in (parent, *children):
+        (dataset_input,) = client.get_run(run.info.run_id).inputs.dataset_inputs
+        assert dataset_input.dataset.digest == fingerprint
+        assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == "training"
+    assert all(r.data.tags["data_fingerprint"] == fingerprint for r in children)
+    assert all(r.data.tags["data_newest_month"] == "2025-08" for r in children)
     files = {a.path for a in client.list_artifacts(ets.info.run_id)}
     assert {
         "fan_chart.png",
