@@ -329,15 +329,23 @@ def schedule(cron, now, sources, experiment_path, margin, executor, workers) -> 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=5000, show_default=True)
-def ui(host: str, port: int) -> None:
-    """Open the MLflow UI on the project's tracking store."""
+@click.option(
+    "--experiment",
+    "experiment_name",
+    default=None,
+    metavar="NAME",
+    help="MLflow experiment to open on its runs (default: the default experiment's).",
+)
+def ui(host: str, port: int, experiment_name: str | None) -> None:
+    """Open the MLflow UI on the project's tracking store, at an experiment's training runs."""
     import subprocess
 
-    from pipelines.tracking import tracking_uri
+    from pipelines.tracking import runs_url, tracking_uri
 
     home = encounters_home()
     uri = tracking_uri(home)
-    click.echo(f"MLflow UI on http://{host}:{port} (store {uri})")
+    name = experiment_name or Experiment.load(DEFAULT_EXPERIMENT)[0].mlflow_experiment
+    click.echo(f"MLflow UI on {runs_url(uri, name, host, port)} (store {uri})")
     subprocess.run(
         [
             sys.executable,
@@ -380,9 +388,6 @@ def up(experiment_path: str, serve: bool, port: int) -> None:
         click.echo(f"trained {logged.model_name} version {logged.model_version} (champion)")
     else:
         click.echo(f"champion: {experiment.registered_model} version {champion.version}")
-    click.echo(
-        f"MLflow UI:  run `encounters ui` and open http://127.0.0.1:5000 "
-        f"(store {client.tracking_uri})"
-    )
+    click.echo(f"MLflow UI:  run `encounters ui` (store {client.tracking_uri})")
     if serve:
         run_server("127.0.0.1", port, workers=2)

@@ -87,6 +87,21 @@ def champion_version(client: MlflowClient, model_name: str):
         return None
 
 
+def runs_url(uri: str, experiment: str, host: str = "127.0.0.1", port: int = 5000) -> str:
+    """Where the MLflow UI shows ``experiment``'s runs in its model-training view.
+
+    MLflow 3.17's UI picks the view from the ``workflowType`` URL parameter, else from the
+    browser's stored choice, else the GenAI overview (traces, tokens): an experiment tag does
+    not change it. Without the experiment in the store, the UI's home page.
+    """
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{shown}:{port}/"
+    found = MlflowClient(uri, uri).get_experiment_by_name(experiment)
+    if found is None:
+        return base
+    return f"{base}#/experiments/{found.experiment_id}/runs?workflowType=machine_learning"
+
+
 @dataclass(frozen=True)
 class LoggedTraining:
     parent_run_id: str
