@@ -1,8 +1,10 @@
 """``encounters counterfactual``, ``decompose`` and ``sensitivity``: what-if questions on a series.
 
-Both need a fitted model of the series. Until a trained champion bundle exists they fit one on the
-fly (:func:`_fitted_model`, :func:`_fitted_structural_model`, a few seconds per series); those two
-functions are the only place to change when the bundle's model takes over.
+They answer from the registered champion version, the model ``POST /v1/counterfactual``,
+``/v1/decompose`` and ``/v1/sensitivity`` serve, so the CLI, the API and the page agree; every
+answer names the version. ``--refit`` asks instead for a model fitted now on the store's data
+(:func:`_fitted_model`, :func:`_fitted_structural_model`, a few seconds per series), and the
+answer says so.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pandas as pd
 
 import forecasting.counterfactual as cf
 import forecasting.decompose as dec
+from forecasting.bundle import Bundle
 from forecasting.data import ObservationStore
 from forecasting.data.store import close_keys
 from forecasting.errors import UnknownSeriesError
@@ -46,16 +49,38 @@ from forecasting.sensitivity import DEFAULT_SHIFTS, MAX_SHIFT, onset_report
 log = logging.getLogger("encounters")
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+REGISTERED_MODEL = "border-encounters"
 
 
 @dataclass(frozen=True)
 class FittedSeries:
-    """A fitted model with the series and design matrix it was fitted on, and their catalog."""
+    """A fitted model with the series and design matrix it was fitted on, and their catalog.
+
+    ``version`` and ``bundle`` are the registered champion version it comes from and its
+    bundle; ``None`` for a refit.
+    """
 
     model: Forecaster
     y: pd.Series
     X: pd.DataFrame
     catalog: Catalog
+    version: str | None = None
+    bundle: Bundle | None = None
+
+    @property
+    def source(self) -> str:
+        """One line naming the model that answered."""
+        family = type(self.model).__name__
+        if self.version is None:
+            return (
+                f"model: a {family} fitted now on the store's data (--refit), "
+                "not the registered champion"
+            )
+        return f"model: {REGISTERED_MODEL} version {self.version} (champion), its {family}"
+
+    def stamp(self, data: dict) -> dict:
+        """``data`` with the version that answered, as the API's ``model_version``."""
+        return {**data, "model_version": self.version, "refit": self.version is None}
 
 
 def _fit(key: str, make: Callable[[], Forecaster], indicators: list[str] = ()) -> FittedSeries:
@@ -85,14 +110,47 @@ def _fit(key: str, make: Callable[[], Forecaster], indicators: list[str] = ()) -
 
 
 def _fitted_model(key: str, indicators: list[str] = ()) -> FittedSeries:
-    """The model counterfactuals use for ``key``: the default SARIMAX on the whole history, or
-    with the ``indicators`` a scenario moves as continuous regressors over their months."""
+    """``--refit`` for counterfactuals and sensitivities: the default SARIMAX on the whole
+    history, with the ``indicators`` a scenario moves as continuous regressors over their
+    months."""
     return _fit(key, SARIMAX, indicators)
 
 
 def _fitted_structural_model(key: str) -> FittedSeries:
-    """The model decompositions use for ``key``: the default UCM on the whole history."""
+    """``--refit`` for decompositions: the default UCM on the whole history."""
     return _fit(key, UCM)
+
+
+def _champion() -> tuple[Bundle, str]:
+    """The registered champion's bundle and version, from the configured tracking store."""
+    import mlflow.pyfunc
+
+    from pipelines.tracking import CHAMPION, champion_version, configure
+
+    client = configure(encounters_home())
+    version = champion_version(client, REGISTERED_MODEL)
+    if version is None:
+        raise click.ClickException(
+            f"no {REGISTERED_MODEL}@{CHAMPION} in {client.tracking_uri}: train one "
+            "(`encounters train`), or pass --refit to fit a model now"
+        )
+    model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version.version}")
+    return model.unwrap_python_model().bundle, str(version.version)
+
+
+def _champion_model(key: str, family: str | None = None) -> FittedSeries:
+    """The champion's regression on interventions for ``key`` (its UCM with ``family='ucm'``),
+    what the API answers from."""
+    bundle, version = _champion()
+    entry = bundle.series_model(key)
+    try:
+        model = bundle.effect_model(key, family)
+    except NotImplementedError as exc:
+        raise click.ClickException(
+            f"{exc}; champion version {version} cannot answer this for {key}: pass --refit to "
+            "fit a model now"
+        ) from exc
+    return FittedSeries(model, entry.y, entry.X, bundle.catalog, version, bundle)
 
 
 def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -173,6 +231,14 @@ LEVEL_OPTION = click.option(
 )
 
 
+REFIT_OPTION = click.option(
+    "--refit",
+    is_flag=True,
+    help="Fit a fresh model on the store's data now instead of answering from the registered "
+    "champion (seconds per series; the answer says so).",
+)
+
+
 @click.command("counterfactual")
 @click.argument("key")
 @click.option(
@@ -194,6 +260,7 @@ LEVEL_OPTION = click.option(
     "and forecast it away.",
 )
 @LEVEL_OPTION
+@REFIT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def counterfactual(
     key: str,
@@ -202,6 +269,7 @@ def counterfactual(
     end: str | None,
     method: str,
     level: list[int],
+    refit: bool,
     as_json: bool,
 ) -> None:
     """What the series would have been, or will be, under a scenario.
@@ -212,33 +280,40 @@ def counterfactual(
     cumulative effect, each with intervals.
 
     --json prints an object with series, scenario, method, level, start, end, rows, totals,
-    summary and notes; each row has ds, observed, and reference, counterfactual, effect,
-    cumulative_effect, each with <name>_lo_<L> and <name>_hi_<L> (e.g. effect_lo_95).
+    summary, notes, model_version and refit; each row has ds, observed, and reference,
+    counterfactual, effect, cumulative_effect, each with <name>_lo_<L> and <name>_hi_<L> (e.g.
+    effect_lo_95).
     """
     try:
         scenario = Scenario.from_json_or_yaml(scenario_source)
-        fitted = _fitted_model(key, scenario.indicator_keys)
-        result = cf.counterfactual(
-            fitted.model,
-            fitted.y,
-            fitted.X,
-            fitted.catalog,
-            key,
-            scenario,
-            start,
-            end,
-            method,
-            level,
-        )
+        if refit:
+            fitted = _fitted_model(key, scenario.indicator_keys)
+            result = cf.counterfactual(
+                fitted.model,
+                fitted.y,
+                fitted.X,
+                fitted.catalog,
+                key,
+                scenario,
+                start,
+                end,
+                method,
+                level,
+            )
+        else:
+            fitted = _champion_model(key)
+            # The champion's engine, built as the service builds it: the same answer.
+            result = fitted.bundle.engine(key).run(scenario, start, end, method, level)
     except (ValueError, UnknownSeriesError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(fitted.stamp(result.to_dict()), indent=2))
         return
     click.echo(_counterfactual_table(result.frame, max(result.level)))
     click.echo()
     click.echo(result.summary)
     _echo_notes(result.notes)
+    click.echo(fitted.source)
 
 
 @click.command("decompose")
@@ -254,23 +329,24 @@ def counterfactual(
     help="Compare with the previous month or the same month a year before.",
 )
 @LEVEL_OPTION
+@REFIT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def decompose(key: str, month: str, vs: str, level: list[int], as_json: bool) -> None:
+def decompose(key: str, month: str, vs: str, level: list[int], refit: bool, as_json: bool) -> None:
     """Split a month's change into seasonal, trend, each intervention and the remainder.
 
     --json prints an object with series, month, compared_to, vs, level, from, to, change,
     components (each: component, name, change, change_lo_<L>, change_hi_<L>, log_change),
-    summary and notes.
+    summary, notes, model_version and refit.
     """
     try:
-        fitted = _fitted_structural_model(key)
+        fitted = _fitted_structural_model(key) if refit else _champion_model(key, "ucm")
         result = dec.decompose(
             fitted.model, fitted.y, fitted.X, fitted.catalog, key, month, vs, level
         )
     except (ValueError, UnknownSeriesError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(fitted.stamp(result.to_dict()), indent=2))
         return
     top = max(result.level)
     rows = [(dec.COMPONENT, dec.CHANGE, f"{top}%")]
@@ -280,6 +356,7 @@ def decompose(key: str, month: str, vs: str, level: list[int], as_json: bool) ->
     click.echo()
     click.echo(result.summary)
     _echo_notes(result.notes)
+    click.echo(fitted.source)
 
 
 @click.command("sensitivity")
@@ -295,9 +372,10 @@ def decompose(key: str, month: str, vs: str, level: list[int], as_json: bool) ->
     help="Months to move the event's dates by; repeat for several (0 is always included).",
 )
 @LEVEL_OPTION
+@REFIT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def sensitivity(
-    key: str, event: str, shifts: tuple[int, ...], level: list[int], as_json: bool
+    key: str, event: str, shifts: tuple[int, ...], level: list[int], refit: bool, as_json: bool
 ) -> None:
     """How an event's estimated effect moves when its start (and end) move by whole months.
 
@@ -305,15 +383,16 @@ def sensitivity(
     event moved and reports its effect (percent change while in force), interval and AIC.
 
     --json prints an object with series, event, regressor, level, rows (each: shift, onset,
-    effect, lo_<L>, hi_<L>, status, aic, closest_regressor, months_apart) and summary.
+    effect, lo_<L>, hi_<L>, status, aic, closest_regressor, months_apart), summary,
+    model_version and refit.
     """
     try:
-        fitted = _fitted_model(key)
+        fitted = _fitted_model(key) if refit else _champion_model(key)
         report = onset_report(fitted.model, fitted.y, fitted.catalog, key, event, shifts, level)
     except (ValueError, UnknownSeriesError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(fitted.stamp(report), indent=2))
         return
     top = max(report["level"])
     rows = [("shift", "onset", "effect %", f"{top}%", "AIC", "nearest regressor (months apart)")]
@@ -334,3 +413,4 @@ def sensitivity(
     click.echo(_align(rows))
     click.echo()
     click.echo(report["summary"])
+    click.echo(fitted.source)

@@ -1,7 +1,9 @@
-"""``encounters counterfactual`` and ``encounters decompose``, invoked as click commands.
+"""``encounters counterfactual``, ``decompose`` and ``sensitivity --refit``, invoked as click
+commands.
 
-The commands fit a model per call; these tests swap in the models fitted once per session on 2015
-onwards, except the tests of the real fit.
+With ``--refit`` the commands fit a model per call; these tests swap in the models fitted once per
+session on 2015 onwards, except the test of the real fit. Answers from the registered champion
+are tested against the API in ``tests/service/test_answers.py``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def run(home, monkeypatch):
     runner = CliRunner()
 
     def invoke(command, *args: str):
-        return runner.invoke(command, list(args))
+        return runner.invoke(command, [*args, "--refit"])
 
     return invoke
 
@@ -61,6 +63,7 @@ def test_counterfactual_json_rows_carry_every_quantity_and_level(run):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["series"] == VENEZUELA and data["method"] == "regressor"
+    assert (data["model_version"], data["refit"]) == (None, True)
     assert data["level"] == [90]
     assert len(data["rows"]) == 6
     row = data["rows"][0]
@@ -92,6 +95,9 @@ def test_counterfactual_reads_a_scenario_file_and_prints_a_table(run, tmp_path):
     assert lines[1].split()[:2] == ["2025-09", "fcst"]
     assert len([line for line in lines if line.startswith("20")]) == 12
     assert any(line.startswith(f"{USBP}, September 2025 to August 2026") for line in lines)
+    assert lines[-1] == (
+        "model: a SARIMAX fitted now on the store's data (--refit), not the registered champion"
+    )
 
 
 def test_counterfactual_pre_period_method(run):
@@ -133,7 +139,8 @@ def test_counterfactual_bad_input_exits_with_the_reason(run, args, message):
 def test_unknown_series_exits_1_with_close_keys(home, monkeypatch):
     monkeypatch.delenv(ENV_CATALOG, raising=False)
     result = CliRunner().invoke(
-        counterfactual, ["southwest/usbp/citizenship=venezuala", "--scenario", REMOVE]
+        counterfactual,
+        ["southwest/usbp/citizenship=venezuala", "--scenario", REMOVE, "--refit"],
     )
     assert result.exit_code == 1
     assert "unknown series 'southwest/usbp/citizenship=venezuala'; did you mean" in result.output
@@ -178,7 +185,11 @@ def test_sensitivity_json_and_table(run):
     result = run(sensitivity, VENEZUELA, "--event", "mx_enforcement_2023_12", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert set(data) == {"series", "event", "regressor", "level", "rows", "summary"}
+    assert set(data) == {
+        *("series", "event", "regressor", "level", "rows", "summary"),
+        *("model_version", "refit"),
+    }
+    assert data["model_version"] is None and data["refit"] is True
     assert [r["shift"] for r in data["rows"]] == [-2, -1, 0, 1, 2]
     at_catalog = data["rows"][2]
     assert at_catalog["onset"] == "2023-12-22" and at_catalog["status"] == "kept"
@@ -224,7 +235,8 @@ def test_an_indicator_scenario_fits_the_indicator_over_its_months(home, monkeypa
         counterfactual_cmd, "_fitted_model", lambda *a: fits.append(real(*a)) or fits[-1]
     )
     result = CliRunner().invoke(
-        counterfactual, [VENEZUELA, "--scenario", scenario, "--start", "2023-11", "--json"]
+        counterfactual,
+        [VENEZUELA, "--scenario", scenario, "--start", "2023-11", "--json", "--refit"],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -235,3 +247,10 @@ def test_an_indicator_scenario_fits_the_indicator_over_its_months(home, monkeypa
     (fitted,) = fits
     assert fitted.y.index[0] == pd.Timestamp("2018-01-01")
     assert "indicator:mexico/inm/presented/citizenship=venezuela" in fitted.model.regressors_
+
+
+def test_without_a_champion_the_commands_say_how_to_get_an_answer(home, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = CliRunner().invoke(counterfactual, [USBP, "--scenario", REMOVE])
+    assert result.exit_code == 1
+    assert "no border-encounters@champion" in result.output and "--refit" in result.output
