@@ -18,7 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 import forecasting
-from service import errors
+from service import errors, openapi
 from service.deps import API_KEY_HEADER, require_api_key
 from service.edge import EdgeCacheMiddleware
 from service.observability import (
@@ -90,12 +90,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The forecast router first: routes are matched in order, and it carries the load.
     templates: dict[int, str] = {}
+    # Without keys the schema declares no key header: requests need none.
+    guard = [Depends(require_api_key)] if settings.api_keys else []
     for module in (forecast, counterfactual, series, interventions, models, decompose, sensitivity):
-        app.include_router(module.router, prefix=V1, dependencies=[Depends(require_api_key)])
+        app.include_router(module.router, prefix=V1, dependencies=guard)
         templates.update({id(r): V1 + r.path for r in module.router.routes})
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(page.router)
+    openapi.install(
+        app, lambda: getattr(app.state, "registry", None) and app.state.registry.current
+    )
     static = resources.files("service").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -8,12 +8,15 @@ Counts are on the original scale, rounded to 0.1.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from forecasting.interventions import Scenario
 from forecasting.sensitivity import DEFAULT_SHIFTS, MAX_SHIFT
+from service.openapi import MARK
 
 SeriesKey = Annotated[
     str,
@@ -24,7 +27,15 @@ SeriesKey = Annotated[
         examples=["southwest/usbp"],
     ),
 ]
-Level = Annotated[int, Field(gt=0, lt=100, description="Interval level in percent.")]
+Level = Annotated[
+    int,
+    Field(
+        gt=0,
+        lt=100,
+        description="Interval level in percent: one of the served version's calibrated levels.",
+        json_schema_extra={MARK: "levels"},
+    ),
+]
 Threshold = Annotated[
     float, Field(ge=0, allow_inf_nan=False, description="A monthly count to exceed.")
 ]
@@ -34,6 +45,61 @@ YearMonth = Annotated[
         pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="A month, `YYYY-MM`.", examples=["2024-01"]
     ),
 ]
+
+
+def _json_number(value: object) -> object:
+    """A body's numbers as JSON Schema reads them: ``true`` or ``"12"`` is not a number (pydantic's
+    lax mode would take them); ``12.0`` is the integer 12."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError(
+            "json_number", "expected a JSON number; got {value}", {"value": repr(value)[:40]}
+        )
+    return value
+
+
+#: A JSON number in a request body (query strings stay strings that parse).
+Number = BeforeValidator(_json_number)
+
+
+def _numeric_fields(schema: object) -> set[str]:
+    """Names of the properties a schema types as numbers, at any depth."""
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        for name, prop in schema.get("properties", {}).items():
+            if '"number"' in json.dumps(prop) or '"integer"' in json.dumps(prop):
+                found.add(name)
+        for value in schema.values():
+            found |= _numeric_fields(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            found |= _numeric_fields(value)
+    return found
+
+
+#: The scenario models (``forecasting.interventions``) take pydantic's lax numbers; a request
+#: is JSON, and its schema says number.
+SCENARIO_NUMBERS = frozenset(_numeric_fields(Scenario.model_json_schema()))
+
+
+def json_scenario(data: object) -> object:
+    """``data`` when every scenario field the schema types as a number holds a JSON number, and
+    no value is a JSON boolean (no scenario field is one)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in SCENARIO_NUMBERS and value is not None:
+                _json_number(value)
+            json_scenario(value)
+    elif isinstance(data, list):
+        for value in data:
+            json_scenario(value)
+    elif isinstance(data, bool):
+        raise PydanticCustomError(
+            "json_type", "no scenario field is a boolean; got {value}", {"value": data}
+        )
+    return data
+
+
+BodyLevel = Annotated[Level, Number]
 MAX_H = 36
 MAX_LEVELS = 8
 MAX_THRESHOLDS = 20
@@ -56,23 +122,45 @@ class _In(BaseModel):
 # -- errors ------------------------------------------------------------------------------------
 
 
-class NotFound(_Out):
-    detail: str = Field(description="What was not found.")
+class Problem(BaseModel):
+    """An error, as ``application/problem+json`` (RFC 9457)."""
+
+    type: str = Field(description="The kind of problem, `/problems/<status title>`.")
+    title: str = Field(description="The HTTP status' phrase.")
+    status: int
+    detail: str = Field(description="What was wrong and what is accepted.")
+
+
+class NotFound(Problem):
+    model_config = ConfigDict(extra="forbid")
+
     series: str | None = Field(default=None, description="The series key that was asked for.")
     close: list[str] = Field(default_factory=list, description="Known keys that look like it.")
 
 
-class Message(BaseModel):
-    detail: str
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description='Where: `["query", "level"]`, `["body", ...]`.')
+    msg: str = Field(description="What was wrong and what is accepted.")
+    type: str
+
+
+class Invalid(Problem):
+    detail: list[FieldError]  # type: ignore[assignment]
+
+
+def _problem(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"model": model, "description": description}
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Message, "description": "Missing or unknown API key (when keys are set)."},
-    503: {"model": Message, "description": "No model loaded yet."},
+    401: _problem(Problem, "Missing or unknown API key (when keys are set)."),
+    422: _problem(Invalid, "A parameter outside what the schema accepts; `detail` names it."),
+    503: _problem(Problem, "No model loaded yet."),
 }
 SERIES_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    404: {"model": NotFound, "description": "Unknown series; `close` lists near matches."},
+    404: _problem(NotFound, "Unknown series; `close` lists near matches."),
+    409: _problem(Invalid, "A valid request the served model version cannot answer."),
 }
 
 
@@ -268,11 +356,15 @@ class ForecastResponse(_Out):
 
 class ForecastRequest(_In):
     series: list[SeriesKey] = Field(min_length=1, max_length=MAX_BATCH)
-    h: int = Field(default=12, ge=1, le=MAX_H, description="Months ahead.")
-    level: list[Level] | None = Field(
+    h: Annotated[int, Number] = Field(
+        default=12, ge=1, le=MAX_H, description="Months ahead.", json_schema_extra={MARK: "max_h"}
+    )
+    level: list[BodyLevel] | None = Field(
         default=None, max_length=MAX_LEVELS, description="Default: every calibrated level."
     )
-    threshold: list[Threshold] | None = Field(default=None, max_length=MAX_THRESHOLDS)
+    threshold: list[Annotated[Threshold, Number]] | None = Field(
+        default=None, max_length=MAX_THRESHOLDS
+    )
 
 
 class ForecastBatch(_Out):
@@ -283,9 +375,19 @@ class ForecastBatch(_Out):
 # -- counterfactuals and decompositions --------------------------------------------------------
 
 
+def _answering(ability: str) -> Any:
+    return Field(
+        min_length=1,
+        max_length=200,
+        description=f"Series key; one whose served model answers {ability}s (`GET /v1/series`).",
+        examples=["southwest/usbp/citizenship=mexico"],
+        json_schema_extra={MARK: ability},
+    )
+
+
 class CounterfactualRequest(_In):
-    series: SeriesKey
-    scenario: Scenario = Field(
+    series: str = _answering("counterfactual")
+    scenario: Annotated[Scenario, BeforeValidator(json_scenario)] = Field(
         description="Changes to interventions: `remove`, `add`, `scale` lists (see "
         "forecasting/interventions/README.md).",
         examples=[{"remove": [{"event": "mx_enforcement_2023_12"}]}],
@@ -295,7 +397,7 @@ class CounterfactualRequest(_In):
     )
     end: YearMonth | None = Field(default=None, description="Last month; default: a year on.")
     method: Literal["regressor", "pre_period"] = "regressor"
-    level: list[Level] | None = Field(
+    level: list[BodyLevel] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_LEVELS,
@@ -304,12 +406,14 @@ class CounterfactualRequest(_In):
 
 
 class CounterfactualRow(_Rows):
+    """Quantities are null where they are not finite (an extreme scenario overflows)."""
+
     ds: dt.date
     observed: bool
-    reference: float
-    counterfactual: float
-    effect: float
-    cumulative_effect: float
+    reference: float | None
+    counterfactual: float | None
+    effect: float | None
+    cumulative_effect: float | None
 
 
 class CounterfactualResponse(_Out):
@@ -331,16 +435,18 @@ class CounterfactualResponse(_Out):
 Shift = Annotated[
     int,
     Field(ge=-MAX_SHIFT, le=MAX_SHIFT, description="Months to move the event's dates by."),
+    Number,
 ]
 
 
 class SensitivityRequest(_In):
-    series: SeriesKey
+    series: str = _answering("counterfactual")
     event: str = Field(
         min_length=1,
         max_length=200,
         description="An event or group id in the series' scope (see /v1/interventions).",
         examples=["mx_enforcement_2023_12"],
+        json_schema_extra={MARK: "events"},
     )
     shifts: list[Shift] = Field(
         default=list(DEFAULT_SHIFTS),
@@ -348,7 +454,7 @@ class SensitivityRequest(_In):
         max_length=2 * MAX_SHIFT + 1,
         description="Shifts to refit with, in months; 0 (the catalog's dates) is always added.",
     )
-    level: list[Level] | None = Field(default=None, min_length=1, max_length=MAX_LEVELS)
+    level: list[BodyLevel] | None = Field(default=None, min_length=1, max_length=MAX_LEVELS)
 
 
 class SensitivityRow(_Rows):
@@ -377,12 +483,12 @@ class SensitivityResponse(_Out):
 
 
 class DecomposeRequest(_In):
-    series: SeriesKey
+    series: str = _answering("decompose")
     month: YearMonth
     vs: Literal["previous", "year"] = Field(
         default="previous", description="Compare with the month before or a year before."
     )
-    level: list[Level] | None = Field(default=None, min_length=1, max_length=MAX_LEVELS)
+    level: list[BodyLevel] | None = Field(default=None, min_length=1, max_length=MAX_LEVELS)
 
 
 class Component(_Rows):

@@ -18,15 +18,22 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic_core import PydanticCustomError
 
 import forecasting.counterfactual as cf
 from forecasting.errors import DataError, ScenarioError
 from forecasting.interventions import Scenario
 from service import charts
 from service.deps import RegistryDep, ServedDep
-from service.errors import RequestError
-from service.routes.forecast import JSON, PNG, LevelQuery, SeriesQuery, check_request
-from service.schemas import SERIES_ERRORS, CounterfactualRequest, CounterfactualResponse
+from service.errors import NotAnswerable, RequestError
+from service.openapi import MARK, catalog_ids, unknown_id
+from service.routes.forecast import JSON, PNG, LevelQuery, check_request
+from service.schemas import (
+    SERIES_ERRORS,
+    CounterfactualRequest,
+    CounterfactualResponse,
+    json_scenario,
+)
 from service.served import Served, dumps
 
 router = APIRouter(tags=["counterfactuals"])
@@ -64,6 +71,7 @@ def run(
             f"{capability.reason}; series with counterfactuals in model version "
             f"{served.version}: {served.supported('counterfactual') or 'none'}",
         )
+    unknown_events(served, scenario, (where, "scenario"))
     try:
         if method == cf.PRE_PERIOD:
             with fit_slots, served.engine_lock(series):
@@ -72,10 +80,19 @@ def run(
             with served.engine_lock(series):
                 result = engine.run(scenario, start, end, method, levels)
     except ScenarioError as exc:
-        raise RequestError((where, "scenario"), str(exc)) from exc
+        raise NotAnswerable((where, "scenario"), str(exc)) from exc
     except (DataError, ValueError) as exc:
-        raise RequestError(_loc(where, exc), str(exc)) from exc
+        raise NotAnswerable(_loc(where, exc), str(exc)) from exc
     return served.results.put(key, result)
+
+
+def unknown_events(served: Served, scenario: Scenario, loc: tuple[str, str]) -> None:
+    """422 when the scenario names an id outside the served catalog (the schema's enum)."""
+    named = [c.event for c in (*scenario.remove, *scenario.scale)]
+    known = catalog_ids(served.bundle.catalog)
+    for name in named:
+        if name not in known:
+            raise RequestError(loc, unknown_id(name, known))
 
 
 def payload(served: Served, result: cf.CounterfactualResult) -> dict:
@@ -116,19 +133,36 @@ def parse_scenario(text: str, where: str = "query") -> Scenario:
     """A scenario given as JSON text (a query parameter); never a file path."""
     try:
         data = json.loads(text)
+        # Some OpenAPI clients encode a JSON `content` parameter twice: a JSON string of it.
+        if isinstance(data, str):
+            data = json.loads(data)
     except json.JSONDecodeError as exc:
         raise RequestError((where, "scenario"), f"scenario must be JSON text: {exc}") from exc
     try:
+        json_scenario(data)
+    except PydanticCustomError as exc:
+        raise RequestError((where, "scenario"), str(exc)) from exc
+    try:
         return Scenario.from_data(data)
     except ScenarioError as exc:
-        raise RequestError((where, "scenario"), str(exc)) from exc
+        # As in a request body: the scenario models' own checks are what the schema cannot say.
+        raise NotAnswerable((where, "scenario"), str(exc)) from exc
 
 
 @router.get("/counterfactual.png", response_class=Response, responses={**SERIES_ERRORS, **PNG})
 def counterfactual_chart(
     served: ServedDep,
     registry: RegistryDep,
-    series: SeriesQuery,
+    series: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Series key; one whose served model answers counterfactuals.",
+            examples=["southwest/usbp/citizenship=mexico"],
+            json_schema_extra={MARK: "counterfactual"},
+        ),
+    ],
     scenario: Annotated[
         str,
         Query(

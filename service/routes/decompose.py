@@ -8,7 +8,7 @@ from fastapi.responses import Response
 import forecasting.decompose as dec
 from forecasting.errors import DataError
 from service.deps import ServedDep
-from service.errors import RequestError
+from service.errors import NotAnswerable, RequestError
 from service.routes.forecast import JSON, check_request
 from service.schemas import SERIES_ERRORS, DecomposeRequest, DecomposeResponse
 from service.served import Served, dumps
@@ -39,7 +39,7 @@ def _body(served: Served, request: DecomposeRequest, levels: list[int]) -> bytes
             levels,
         )
     except (DataError, ValueError) as exc:
-        raise RequestError(("body", "month"), str(exc)) from exc
+        raise NotAnswerable(("body", "month"), str(exc)) from exc
     return dumps({"model_version": served.version, **result.to_dict()})
 
 

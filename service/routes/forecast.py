@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from service import charts
 from service.deps import ServedDep
 from service.errors import RequestError
+from service.openapi import MARK
 from service.schemas import (
     MAX_H,
     MAX_LEVELS,
@@ -39,7 +40,13 @@ SeriesQuery = Annotated[
     Query(min_length=1, max_length=200, description="Series key.", examples=["southwest/usbp"]),
 ]
 HQuery = Annotated[
-    int, Query(ge=1, le=MAX_H, description="Months ahead (at most the bundle's max_h).")
+    int,
+    Query(
+        ge=1,
+        le=MAX_H,
+        description="Months ahead (at most the bundle's max_h).",
+        json_schema_extra={MARK: "max_h"},
+    ),
 ]
 LevelQuery = Annotated[
     list[Level] | None,

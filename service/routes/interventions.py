@@ -8,7 +8,7 @@ from forecasting.data.store import close_keys
 from forecasting.errors import UnknownSeriesError
 from forecasting.interventions import Event
 from service.deps import RegistryDep, ServedDep
-from service.errors import RequestError
+from service.errors import NotAnswerable
 from service.schemas import SERIES_ERRORS, InterventionList
 
 router = APIRouter(tags=["interventions"])
@@ -37,7 +37,7 @@ def interventions(
         try:
             events = catalog.in_scope(series)
         except ValueError as exc:
-            raise RequestError(("query", "series"), str(exc)) from exc
+            raise NotAnswerable(("query", "series"), str(exc)) from exc
     events.sort(key=lambda e: (e.start, e.id))
     return {
         "series": series,

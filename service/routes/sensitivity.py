@@ -15,7 +15,8 @@ from fastapi.responses import Response
 from forecasting.errors import DataError, ScenarioError
 from forecasting.sensitivity import onset_report
 from service.deps import RegistryDep, ServedDep
-from service.errors import RequestError
+from service.errors import NotAnswerable, RequestError
+from service.openapi import catalog_ids, unknown_id
 from service.routes.forecast import JSON, check_request
 from service.schemas import SERIES_ERRORS, SensitivityRequest, SensitivityResponse
 from service.served import Served, dumps
@@ -28,6 +29,9 @@ def _body(
 ) -> bytes:
     levels = check_request(served, 1, request.level, "body")
     entry = served.entry(request.series)
+    known = catalog_ids(served.bundle.catalog)
+    if request.event not in known:
+        raise RequestError(("body", "event"), unknown_id(request.event, known))
     try:
         model = served.bundle.effect_model(request.series)
     except NotImplementedError as exc:
@@ -48,9 +52,9 @@ def _body(
                 levels,
             )
     except ScenarioError as exc:
-        raise RequestError(("body", "event"), str(exc)) from exc
+        raise NotAnswerable(("body", "event"), str(exc)) from exc
     except DataError as exc:
-        raise RequestError(("body", "series"), str(exc)) from exc
+        raise NotAnswerable(("body", "series"), str(exc)) from exc
     return dumps({"model_version": served.version, **report})
 
 

@@ -45,7 +45,10 @@ def _indicator_summary(key: str, rows: list[dict]) -> dict:
 def series_history(
     served: ServedDep,
     registry: RegistryDep,
-    key: str = Path(description="Series key; its slashes and '=' stay as they are."),
+    key: str = Path(
+        description="Series key; its slashes and '=' stay as they are.",
+        examples=["southwest/usbp"],
+    ),
 ) -> dict:
     """One series month by month: `ds`, `y`, and the release (`source`, `vintage`) behind it."""
     rows = registry.history.rows(key)
