@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=forecasting.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs is the page router's, from vendored files; ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
