@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from forecasting.errors import UnknownSeriesError
 from service.observability import REQUEST_ID_HEADER, current_request_id
@@ -79,19 +78,15 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 
 def _allowed(request: Request) -> str:
-    """Every method some route of the app accepts at this path (Starlette names one route's)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE and getattr(route, "methods", None):
-            methods |= set(route.methods)
-    return ", ".join(sorted(methods))
+    """The methods the API documents at this path (Starlette's 405 names one route's only)."""
+    documented = request.app.openapi()["paths"].get(request.url.path, {})
+    return ", ".join(sorted(method.upper() for method in documented))
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     headers = dict(exc.headers or {})
-    if exc.status_code == 405:
-        headers["Allow"] = _allowed(request)
+    if exc.status_code == 405 and (allowed := _allowed(request)):
+        headers["Allow"] = allowed
     return problem(exc.status_code, {"detail": exc.detail}, headers)
 
 

@@ -41,6 +41,7 @@ from service.routes import (
     series,
 )
 from service.settings import Settings, get_settings
+from service.validators import ValidatorsMiddleware
 
 log = logging.getLogger("service")
 V1 = "/v1"
@@ -107,14 +108,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     static = resources.files("service").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
-    # Middleware runs outermost-last-added: request id and metrics, then CORS, then the edge
-    # cache, so cached answers get CORS headers, a request id and a count like any other.
+    # Middleware runs outermost-last-added: request id and metrics, then CORS, then the cache
+    # validators, then the edge cache, so cached answers get CORS headers, an ETag, a request id
+    # and a count like any other.
     forecast_route = next(r for r in forecast.router.routes if r.path == "/forecast")
     app.add_middleware(
         EdgeCacheMiddleware,
         served=lambda: getattr(app.state, "registry", None) and app.state.registry.current,
         settings=settings,
         route=forecast_route,
+    )
+    app.add_middleware(
+        ValidatorsMiddleware,
+        served=lambda: getattr(app.state, "registry", None) and app.state.registry.current,
     )
     if settings.cors_origins:
         app.add_middleware(

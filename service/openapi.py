@@ -24,6 +24,8 @@ from forecasting.data.store import close_keys
 from forecasting.interventions import Catalog
 from service.errors import PROBLEM
 from service.served import Served
+from service.validators import CACHE_CONTROL
+from service.validators import PATHS as VALIDATED
 
 MARK = "x-served"
 
@@ -94,10 +96,24 @@ def _problems(schema: dict) -> None:
                     content[PROBLEM] = content.pop("application/json")
 
 
+def _validators(schema: dict) -> None:
+    """The ``ETag`` / ``Cache-Control`` headers and the 304 of ``service.validators``' routes."""
+    string = {"schema": {"type": "string"}}
+    for path in VALIDATED:
+        responses = schema["paths"][path]["get"]["responses"]
+        responses["200"]["headers"] = {
+            "ETag": {**string, "description": "The served version and a digest of the body."},
+            "Cache-Control": {**string, "description": CACHE_CONTROL},
+        }
+        responses["304"] = {"description": "Not modified: `If-None-Match` named the ETag."}
+
+
 def _declare(schema: dict) -> dict:
-    """FastAPI's schema with errors, JSON query parameters and catalog ids declared."""
+    """FastAPI's schema with errors, validators, JSON query parameters and catalog ids
+    declared."""
     schema = copy.deepcopy(schema)
     _problems(schema)
+    _validators(schema)
     for (path, method, name), model in JSON_PARAMETERS.items():
         for parameter in schema["paths"][path][method]["parameters"]:
             if parameter["name"] == name:

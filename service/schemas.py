@@ -115,6 +115,16 @@ class _Rows(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class Interval(_Out):
+    level: int = Field(description="Percent.")
+    lo: float | None
+    hi: float | None
+
+
+#: Declared beside the ``lo_<L>`` / ``hi_<L>`` keys, which stay.
+INTERVALS = Field(description="Per requested level, the interval `{level, lo, hi}`.")
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -328,6 +338,7 @@ class ForecastRow(_Rows):
         "yet, from what its hierarchy has; `forecast`: a month after the as-of month."
     )
     mean: float
+    intervals: list[Interval] = INTERVALS
     exceedance: list[Exceedance] | None = Field(
         default=None, description="P(month > threshold), per requested threshold."
     )
@@ -414,6 +425,9 @@ class CounterfactualRow(_Rows):
     counterfactual: float | None
     effect: float | None
     cumulative_effect: float | None
+    intervals: dict[
+        Literal["reference", "counterfactual", "effect", "cumulative_effect"], list[Interval]
+    ] = Field(description="Per quantity, its intervals `{level, lo, hi}`.")
 
 
 class CounterfactualResponse(_Out):
@@ -470,6 +484,7 @@ class SensitivityRow(_Rows):
     months_apart: int | None = Field(
         description="How many; under 2, the data cannot tell the two effects apart."
     )
+    intervals: list[Interval] = INTERVALS
 
 
 class SensitivityResponse(_Out):
@@ -496,6 +511,7 @@ class Component(_Rows):
     name: str
     change: float
     log_change: float
+    intervals: list[Interval] = Field(description="Per level, the change's interval.")
 
 
 class DecomposeResponse(_Out):

@@ -28,6 +28,7 @@ from forecasting.frame import DS, MEAN, forecast_columns, months_between
 from forecasting.hierarchy import FORECAST, KIND
 from forecasting.models.base import Capability, Forecaster
 from service import exceedance
+from service.intervals import intervals
 
 log = logging.getLogger("service")
 
@@ -248,6 +249,8 @@ class Served:
             {DS: month(ds), KIND: kind, **dict(zip(columns, row.tolist(), strict=True))}
             for ds, kind, row in zip(frame[DS], frame[KIND], values, strict=True)
         ]
+        for row in rows:
+            row["intervals"] = intervals(row, level)
         payload: dict = {
             "series": key,
             "model_version": self.version,

@@ -23,9 +23,11 @@ from pydantic_core import PydanticCustomError
 import forecasting.counterfactual as cf
 from forecasting.errors import DataError, ScenarioError
 from forecasting.interventions import Scenario
+from forecasting.models.base import EFFECT
 from service import charts
 from service.deps import RegistryDep, ServedDep
 from service.errors import NotAnswerable, RequestError
+from service.intervals import intervals
 from service.openapi import MARK, catalog_ids, unknown_id
 from service.routes.forecast import JSON, PNG, LevelQuery, check_request
 from service.schemas import (
@@ -37,6 +39,8 @@ from service.schemas import (
 from service.served import Served, dumps
 
 router = APIRouter(tags=["counterfactuals"])
+#: The row quantities that carry intervals.
+QUANTITIES = (cf.REFERENCE, cf.COUNTERFACTUAL, EFFECT, cf.CUMULATIVE_EFFECT)
 
 
 def _loc(where: str, exc: Exception) -> tuple[str, str]:
@@ -96,7 +100,10 @@ def unknown_events(served: Served, scenario: Scenario, loc: tuple[str, str]) -> 
 
 
 def payload(served: Served, result: cf.CounterfactualResult) -> dict:
-    return {"series": result.series, "model_version": served.version, **result.to_dict()}
+    data = {"series": result.series, "model_version": served.version, **result.to_dict()}
+    for row in data["rows"]:
+        row["intervals"] = {q: intervals(row, result.level, q) for q in QUANTITIES}
+    return data
 
 
 def _body(

@@ -9,6 +9,7 @@ import forecasting.decompose as dec
 from forecasting.errors import DataError
 from service.deps import ServedDep
 from service.errors import NotAnswerable, RequestError
+from service.intervals import intervals
 from service.routes.forecast import JSON, check_request
 from service.schemas import SERIES_ERRORS, DecomposeRequest, DecomposeResponse
 from service.served import Served, dumps
@@ -40,7 +41,10 @@ def _body(served: Served, request: DecomposeRequest, levels: list[int]) -> bytes
         )
     except (DataError, ValueError) as exc:
         raise NotAnswerable(("body", "month"), str(exc)) from exc
-    return dumps({"model_version": served.version, **result.to_dict()})
+    data = {"model_version": served.version, **result.to_dict()}
+    for component in data["components"]:
+        component["intervals"] = intervals(component, levels, dec.CHANGE)
+    return dumps(data)
 
 
 @router.post("/decompose", response_model=DecomposeResponse, responses=SERIES_ERRORS)

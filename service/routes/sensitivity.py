@@ -16,6 +16,7 @@ from forecasting.errors import DataError, ScenarioError
 from forecasting.sensitivity import onset_report
 from service.deps import RegistryDep, ServedDep
 from service.errors import NotAnswerable, RequestError
+from service.intervals import intervals
 from service.openapi import catalog_ids, unknown_id
 from service.routes.forecast import JSON, check_request
 from service.schemas import SERIES_ERRORS, SensitivityRequest, SensitivityResponse
@@ -55,6 +56,8 @@ def _body(
         raise NotAnswerable(("body", "event"), str(exc)) from exc
     except DataError as exc:
         raise NotAnswerable(("body", "series"), str(exc)) from exc
+    for row in report["rows"]:
+        row["intervals"] = intervals(row, levels)
     return dumps({"model_version": served.version, **report})
 
 

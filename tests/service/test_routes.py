@@ -104,7 +104,7 @@ def test_forecast_rows_intervals_and_levels(api):
     for row in body["rows"]:
         assert row["lo_95"] <= row["lo_80"] <= row["mean"] <= row["hi_80"] <= row["hi_95"]
     only_80 = api.get("/v1/forecast", params={"series": NAIVE_KEY, "h": 3, "level": [80]}).json()
-    assert set(only_80["rows"][0]) == {"ds", "kind", "mean", "lo_80", "hi_80"}
+    assert set(only_80["rows"][0]) == {"ds", "kind", "mean", "lo_80", "hi_80", "intervals"}
     assert body["as_of"] == body["last_observed"] == "2025-08"
     assert {row["kind"] for row in body["rows"]} == {"forecast"}
     assert only_80["rows"][0]["hi_80"] == body["rows"][0]["hi_80"]
@@ -170,6 +170,7 @@ def test_post_forecast_answers_several_series_in_order(api):
         "lo_95",
         "hi_95",
         "exceedance",
+        "intervals",
     }
     single = api.get("/v1/forecast", params={"series": NAIVE_KEY, "h": 4, "level": 95}).json()
     assert [r["mean"] for r in single["rows"]] == [r["mean"] for r in body["forecasts"][1]["rows"]]
@@ -411,3 +412,61 @@ def test_sensitivity_refits_with_the_event_moved(api):
     assert naive.status_code == 422 and UCM_KEY in naive.json()["detail"][0]["msg"]
     far = api.post("/v1/sensitivity", json={**request, "shifts": [13]})
     assert far.status_code == 422
+
+
+def test_intervals_are_a_declared_list_beside_the_level_keys(api):
+    row = api.get("/v1/forecast", params={"series": NAIVE_KEY, "h": 2}).json()["rows"][0]
+    assert row["intervals"] == [
+        {"level": 80, "lo": row["lo_80"], "hi": row["hi_80"]},
+        {"level": 95, "lo": row["lo_95"], "hi": row["hi_95"]},
+    ]
+    cf = api.post(
+        "/v1/counterfactual",
+        json={"series": UCM_KEY, "scenario": CATALOG_SCENARIO, "level": [95]},
+    ).json()["rows"][0]
+    assert cf["intervals"]["effect"] == [
+        {"level": 95, "lo": cf["effect_lo_95"], "hi": cf["effect_hi_95"]}
+    ]
+    schema = api.get("/openapi.json").json()["components"]["schemas"]
+    assert schema["ForecastRow"]["properties"]["intervals"]["items"] == {
+        "$ref": "#/components/schemas/Interval"
+    }
+    assert set(schema["Interval"]["properties"]) == {"level", "lo", "hi"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v1/forecast?series={NAIVE_KEY}&h=3",
+        f"/v1/forecast.png?series={NAIVE_KEY}&h=3",
+        "/v1/models",
+        "/v1/series",
+        "/v1/interventions",
+    ],
+)
+def test_answers_that_change_only_with_the_version_carry_validators(api, path):
+    first = api.get(path)
+    tag = first.headers["etag"]
+    assert tag.startswith('"1-') and first.headers["cache-control"] == "public, max-age=60"
+    again = api.get(path)  # the forecast's second answer comes from the edge cache
+    assert again.headers["etag"] == tag and again.content == first.content
+    unchanged = api.get(path, headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["etag"] == tag
+    assert api.get(path, headers={"If-None-Match": '"0-other"'}).status_code == 200
+
+
+def test_errors_are_problem_documents_that_keep_detail(api):
+    missing = api.get("/v1/forecast", params={"series": "southwest/usbpp"})
+    assert missing.headers["content-type"] == "application/problem+json"
+    body = missing.json()
+    assert (body["type"], body["title"], body["status"]) == (
+        "/problems/not-found",
+        "Not Found",
+        404,
+    )
+    assert "southwest/usbpp" in body["detail"] and NAIVE_KEY in body["close"]
+    assert "etag" not in missing.headers
+    options = api.request("OPTIONS", "/v1/forecast")
+    assert options.status_code == 405 and options.headers["allow"] == "GET, POST"
+    assert api.post("/v1/counterfactual", content=b"{").status_code == 422

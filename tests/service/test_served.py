@@ -58,7 +58,15 @@ def test_models_that_cannot_simulate_use_the_lognormal_every_time(served):
 def test_payload_and_capabilities(served):
     payload = served.forecast_payload(KEY_NAIVE, 3, [80], [1000.0])
     assert payload["model_version"] == "7" and len(payload["rows"]) == 3
-    assert set(payload["rows"][0]) == {"ds", "kind", "mean", "lo_80", "hi_80", "exceedance"}
+    assert set(payload["rows"][0]) == {
+        "ds",
+        "kind",
+        "mean",
+        "lo_80",
+        "hi_80",
+        "exceedance",
+        "intervals",
+    }
     assert json.loads(dumps(payload)) == json.loads(json.dumps(payload))
     capability = served.capability[KEY_NAIVE]
     assert not capability.counterfactual and "naive" in capability.reason
