@@ -51,13 +51,17 @@ Monthly forecasts and counterfactuals of U.S. southwest-border encounters from t
 champion model (one MLflow model version: every series' chosen model, calibrated intervals).
 
 - Levels are percents and must be among the bundle's calibrated levels (`GET /v1/models`).
-- Unknown series answer 404 with close matches; bad parameters 422 naming the field and what is
-  accepted; 503 while no model is loaded.
+- Errors are `application/problem+json`. Unknown series answer 404 with close matches; a request
+  outside this schema 422 naming the field and what is accepted; one the schema accepts that
+  cannot be answered as asked (a month outside the served data, an event outside the series'
+  scope) 409; 503 while no model is loaded.
+- This schema is the served version's: its calibrated levels, horizon, series and catalog ids.
 - Threshold probabilities come from the model's sample paths mapped onto the calibrated intervals
   (`exceedance_method: sample_paths`), or, for models that cannot simulate, from a lognormal
   fitted to the calibrated bounds (`lognormal`).
 - With `ENCOUNTERS_API_KEYS` set, `/v1` needs an `X-API-Key` header; `/health`, `/metrics` and
   the page stay open. Every response carries `X-Request-ID` (sent, or made up).
+- Answers that change only with the model version carry `ETag` and `Cache-Control`.
 """
 
 

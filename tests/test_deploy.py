@@ -164,7 +164,8 @@ def test_make_ci_and_the_image_install_from_one_lock_with_one_uv():
 
 @pytest.mark.slow
 def test_an_installed_copy_finds_the_default_experiment(tmp_path):
-    """The image installs the package (not editable): the default experiment must be in it."""
+    """The image installs the package (not editable): the default experiment and the vendored
+    Swagger UI must be in it."""
     wheels, target = tmp_path / "wheels", tmp_path / "site"
     subprocess.run(
         [
@@ -200,9 +201,10 @@ def test_an_installed_copy_finds_the_default_experiment(tmp_path):
         timeout=300,
     )
     probe = (
-        "import pipelines.config as c; "
+        "import pipelines.config as c; from importlib import resources; "
         "exp, _ = c.Experiment.load(c.DEFAULT_EXPERIMENT); "
-        "print(c.__file__); print(c.DEFAULT_EXPERIMENT); print(exp.name)"
+        "docs = resources.files('service').joinpath('static/swagger/swagger-ui-bundle.js'); "
+        "print(c.__file__); print(c.DEFAULT_EXPERIMENT); print(exp.name); print(docs.is_file())"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe],
@@ -213,9 +215,9 @@ def test_an_installed_copy_finds_the_default_experiment(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    module, experiment, name = done.stdout.split()
+    module, experiment, name, docs = done.stdout.split()
     assert module.startswith(str(target)) and experiment.startswith(str(target))
-    assert name == "default"
+    assert name == "default" and docs == "True"
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ without the tracking server (cached bundle), and a start with nothing to serve."
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -10,6 +11,7 @@ from collections import defaultdict
 
 import httpx
 import pytest
+from mlflow import MlflowClient
 
 from tests.service.conftest import (
     CATALOG_SCENARIO,
@@ -36,13 +38,15 @@ def swapping(champion, server, tmp_path_factory):
     srv.stop()
 
 
-def _load(url: str, stop: threading.Event, seen: list, errors: list) -> None:
-    requests = [
-        ("GET", "/v1/forecast", {"params": {"series": NAIVE_KEY, "h": 12}}),
-        ("GET", "/v1/forecast", {"params": {"series": UCM_KEY, "h": 6, "threshold": 5000}}),
-        ("POST", "/v1/counterfactual", {"json": {"series": UCM_KEY, "scenario": CATALOG_SCENARIO}}),
-        ("POST", "/v1/forecast", {"json": {"series": [SECTOR_KEY, NAIVE_KEY]}}),
-    ]
+LOAD = [
+    ("GET", "/v1/forecast", {"params": {"series": NAIVE_KEY, "h": 12}}),
+    ("GET", "/v1/forecast", {"params": {"series": UCM_KEY, "h": 6, "threshold": 5000}}),
+    ("POST", "/v1/counterfactual", {"json": {"series": UCM_KEY, "scenario": CATALOG_SCENARIO}}),
+    ("POST", "/v1/forecast", {"json": {"series": [SECTOR_KEY, NAIVE_KEY]}}),
+]
+
+
+def _load(url: str, stop: threading.Event, seen: list, errors: list, requests=LOAD) -> None:
     with httpx.Client(base_url=url, timeout=30) as client:
         i = 0
         while not stop.is_set():
@@ -61,28 +65,13 @@ def _load(url: str, stop: threading.Event, seen: list, errors: list) -> None:
 
 def test_swap_under_load_fails_no_request(swapping):
     own, srv = swapping
-    stop = threading.Event()
-    seen: dict[int, list[str]] = defaultdict(list)
-    errors: list[str] = []
-    threads = [
-        threading.Thread(target=_load, args=(srv.url, stop, seen[i], errors)) for i in range(4)
-    ]
-    for t in threads:
-        t.start()
-    try:
+
+    def until(seen) -> None:
         time.sleep(1.5)
         own.client().set_registered_model_alias(NAME, "champion", "2")
-        deadline = time.monotonic() + 60
-        # Done when every client's last ten answers come from version 2 (both workers swapped).
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            if all(len(s) > 10 and set(s[-10:]) == {"2"} for s in seen.values()):
-                break
-        time.sleep(0.5)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
+        _until_all_see_version_2(seen)
+
+    seen, errors = _under_load(srv.url, LOAD, until)
     assert not errors, errors[:5]
     answers = [v for s in seen.values() for v in s]
     assert len(answers) > 100
@@ -180,3 +169,99 @@ def test_nothing_to_serve_is_503_with_the_reason(tmp_path):
         assert "encounters train" in response.json()["detail"]
     finally:
         srv.stop()
+
+
+def _until_all_see_version_2(seen: dict[int, list[str]], timeout: float = 60) -> None:
+    """Until every client's last ten answers come from version 2 (both workers swapped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if all(len(s) > 10 and set(s[-10:]) == {"2"} for s in seen.values()):
+            break
+    time.sleep(0.5)
+
+
+def _under_load(url: str, requests, until) -> tuple[dict[int, list[str]], list[str]]:
+    """Four clients sending ``requests`` in turn while ``until()`` runs; the versions each saw
+    and every failed request."""
+    stop = threading.Event()
+    seen: dict[int, list[str]] = defaultdict(list)
+    errors: list[str] = []
+    threads = [
+        threading.Thread(target=_load, args=(url, stop, seen[i], errors, requests))
+        for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        until(seen)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    return seen, errors
+
+
+def test_lifecycle_on_the_compose_mlflow_server(
+    postgres_uri, tmp_path, monkeypatch, ohss_file, sbo_file
+):
+    """Train, register, serve, retrain and swap under load against `mlflow server` with the
+    compose flags on a fresh PostgreSQL database, as `docker compose up` runs them."""
+    from forecasting.data import ObservationStore
+    from pipelines.config import Experiment
+    from pipelines.ingest import ingest
+    from pipelines.retrain import retrain
+    from pipelines.tracking import CHALLENGER, log_training
+    from pipelines.train import train
+    from tests.pipelines.test_retrain import RETRAIN_TINY
+    from tests.stack import MlflowServer, mlflow_argv
+
+    tracking = MlflowServer(
+        mlflow_argv(free_port(), postgres_uri, tmp_path / "mlartifacts"), tmp_path
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking.url)
+    home = tmp_path / "home"
+    try:
+        store = ObservationStore(home)
+        ingest(store, [str(ohss_file)])
+        experiment = Experiment.from_text(RETRAIN_TINY, "retrain-tiny")
+        first = log_training(train(experiment, store, workers=1), RETRAIN_TINY, home)
+        assert first.promoted and first.model_version == "1"
+        api = Server(
+            home,
+            tmp_path / "logs",
+            workers=2,
+            MLFLOW_TRACKING_URI=tracking.url,
+            ENCOUNTERS_POLL_SECONDS="0.5",
+        )
+        try:
+            _retrain_under_load(api, home, sbo_file, CHALLENGER, retrain)
+        finally:
+            api.stop()
+    finally:
+        tracking.stop()
+
+
+def _retrain_under_load(api, home, sbo_file, challenger, retrain) -> None:
+    requests = [
+        ("GET", "/v1/forecast", {"params": {"series": NAIVE_KEY, "h": 12}}),
+        ("POST", "/v1/forecast", {"json": {"series": [SECTOR_KEY, NAIVE_KEY]}}),
+    ]
+    decisions = []
+
+    def until(seen) -> None:
+        time.sleep(1)
+        # The CBP release arrives: the retrain promotes a no-worse challenger.
+        decisions.append(retrain(home, [str(sbo_file)], workers=1))
+        _until_all_see_version_2(seen)
+
+    seen, errors = _under_load(api.url, requests, until)
+    assert not errors, errors[:5]
+    (decision,) = decisions
+    assert decision.outcome == "promoted", decision.reasons
+    answers = [v for s in seen.values() for v in s]
+    assert set(answers) == {"1", "2"} and len(answers) > 100
+    assert all(s[-10:] == ["2"] * 10 for s in seen.values())
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    assert client.get_model_version_by_alias(NAME, challenger).version == "2"
+    assert client.get_model_version_by_alias(NAME, "champion").version == "2"
