@@ -34,7 +34,9 @@ def test_docs_load_only_files_the_server_serves(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium not installed")
 def test_docs_render_the_operations_in_a_browser(server, tmp_path):
-    with open_page(tmp_path, f"{server.url}/docs") as page:
+    # Offline: no name resolves but the server's own address.
+    offline = ("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",)
+    with open_page(tmp_path, f"{server.url}/docs", flags=offline) as page:
         deadline, body = time.monotonic() + 60, ""
         while time.monotonic() < deadline and "/v1/counterfactual" not in body:
             time.sleep(0.3)

@@ -108,12 +108,14 @@ def _tab(port: str, url: str, timeout: float) -> dict:
 
 
 @contextmanager
-def open_page(tmp_path: Path, url: str, timeout: float = 60) -> Iterator[Page]:
-    """Chromium (its own process group, stopped whole) showing `url`."""
+def open_page(
+    tmp_path: Path, url: str, timeout: float = 60, flags: tuple[str, ...] = ()
+) -> Iterator[Page]:
+    """Chromium (its own process group, stopped whole) showing `url`, with extra ``flags``."""
     log = tmp_path / "chromium.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
-            ["chromium", *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", url],
+            ["chromium", *FLAGS, *flags, f"--user-data-dir={tmp_path / 'profile'}", url],
             stdout=subprocess.DEVNULL,
             stderr=err,
             start_new_session=True,

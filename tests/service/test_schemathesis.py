@@ -26,7 +26,7 @@ def schemathesis(url: str, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             *(str(ST), "run", f"{url}/openapi.json", "--checks", "all", "--seed", "1"),
-            *("--max-examples", "25", "--no-shrink", "--no-color", "--warnings", "off"),
+            *("--max-examples", "10", "--no-shrink", "--no-color", "--warnings", "off"),
             *("--request-timeout", "120", "--max-response-time", "60", *extra),
         ],
         capture_output=True,
