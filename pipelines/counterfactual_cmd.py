@@ -44,6 +44,7 @@ from forecasting.interventions import (
     load_catalog,
 )
 from forecasting.models import SARIMAX, UCM, Forecaster
+from forecasting.models.base import Capability
 from forecasting.sensitivity import DEFAULT_SHIFTS, MAX_SHIFT, onset_report
 
 log = logging.getLogger("encounters")
@@ -138,13 +139,13 @@ def _champion() -> tuple[Bundle, str]:
     return model.unwrap_python_model().bundle, str(version.version)
 
 
-def _champion_model(key: str, family: str | None = None) -> FittedSeries:
-    """The champion's regression on interventions for ``key`` (its UCM with ``family='ucm'``),
-    what the API answers from."""
+def _champion_model(key: str, capability: Capability = Capability.REGRESSION) -> FittedSeries:
+    """The champion's regression on interventions for ``key`` with ``capability``
+    (``COMPONENTS`` for decompositions), what the API answers from."""
     bundle, version = _champion()
     entry = bundle.series_model(key)
     try:
-        model = bundle.effect_model(key, family)
+        model = bundle.effect_model(key, capability)
     except NotImplementedError as exc:
         raise click.ClickException(
             f"{exc}; champion version {version} cannot answer this for {key}: pass --refit to "
@@ -339,7 +340,9 @@ def decompose(key: str, month: str, vs: str, level: list[int], refit: bool, as_j
     summary, notes, model_version and refit.
     """
     try:
-        fitted = _fitted_structural_model(key) if refit else _champion_model(key, "ucm")
+        fitted = (
+            _fitted_structural_model(key) if refit else _champion_model(key, Capability.COMPONENTS)
+        )
         result = dec.decompose(
             fitted.model, fitted.y, fitted.X, fitted.catalog, key, month, vs, level
         )

@@ -260,6 +260,39 @@ def _summary(training: Training) -> dict[str, float]:
     return out
 
 
+def _log_parent(training: Training, experiment_text: str, home: Path) -> PandasDataset:
+    """The parent run's tags, experiment YAML, parameters and dataset (returned: every child
+    run logs it too)."""
+    exp = training.experiment
+    mlflow.set_tags(
+        {
+            "experiment": exp.name,
+            "code_version": code_version(),
+            **training.vintage,
+            "kind": "training",
+        }
+    )
+    mlflow.log_text(experiment_text, "experiment.yaml")
+    dataset = _dataset(training, home)
+    mlflow.log_input(dataset, context="training", tags=training.vintage)
+    mlflow.log_params(
+        {
+            "experiment": exp.name,
+            "models": ",".join(m.label for m in exp.models),
+            "series_count": len(training.results),
+            "h": exp.backtest.h,
+            "first_cutoff": exp.backtest.first_cutoff,
+            "step_months": exp.backtest.step_months,
+            "interventions": exp.interventions,
+            "level": exp.level,
+            "selection": exp.selection,
+            "pooled_choice": training.pooled_choice or "",
+            "calibration_window_months": exp.calibration_window_months,
+        }
+    )
+    return dataset
+
+
 def log_training(
     training: Training, experiment_text: str, home: Path, promote: bool | None = None
 ) -> LoggedTraining:
@@ -275,32 +308,7 @@ def log_training(
     # Nested child runs go to the active experiment, not their parent's: set it for all of them.
     mlflow.set_experiment(experiment_id=exp_id)
     with mlflow.start_run(experiment_id=exp_id, run_name=f"train {exp.name}") as parent:
-        mlflow.set_tags(
-            {
-                "experiment": exp.name,
-                "code_version": code_version(),
-                **training.vintage,
-                "kind": "training",
-            }
-        )
-        mlflow.log_text(experiment_text, "experiment.yaml")
-        dataset = _dataset(training, home)
-        mlflow.log_input(dataset, context="training", tags=training.vintage)
-        mlflow.log_params(
-            {
-                "experiment": exp.name,
-                "models": ",".join(m.label for m in exp.models),
-                "series_count": len(training.results),
-                "h": exp.backtest.h,
-                "first_cutoff": exp.backtest.first_cutoff,
-                "step_months": exp.backtest.step_months,
-                "interventions": exp.interventions,
-                "level": exp.level,
-                "selection": exp.selection,
-                "pooled_choice": training.pooled_choice or "",
-                "calibration_window_months": exp.calibration_window_months,
-            }
-        )
+        dataset = _log_parent(training, experiment_text, home)
         bundle = training.bundle()
         for result in training.results:
             for cand in result.candidates:

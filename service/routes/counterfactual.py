@@ -22,8 +22,8 @@ from pydantic_core import PydanticCustomError
 
 import forecasting.counterfactual as cf
 from forecasting.errors import DataError, ScenarioError
+from forecasting.frame import COUNTERFACTUAL, CUMULATIVE_EFFECT, EFFECT, REFERENCE
 from forecasting.interventions import Scenario
-from forecasting.models.base import EFFECT
 from service import charts
 from service.deps import RegistryDep, ServedDep
 from service.errors import NotAnswerable, RequestError
@@ -40,7 +40,7 @@ from service.served import Served, dumps
 
 router = APIRouter(tags=["counterfactuals"])
 #: The row quantities that carry intervals.
-QUANTITIES = (cf.REFERENCE, cf.COUNTERFACTUAL, EFFECT, cf.CUMULATIVE_EFFECT)
+QUANTITIES = (REFERENCE, COUNTERFACTUAL, EFFECT, CUMULATIVE_EFFECT)
 
 
 def _loc(where: str, exc: Exception) -> tuple[str, str]:
