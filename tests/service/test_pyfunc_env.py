@@ -28,10 +28,14 @@ print(json.dumps({"rows": len(out), "columns": list(out.columns)}))
 
 
 def test_the_model_loads_in_an_environment_of_its_own_requirements(champion, tmp_path):
-    mlflow.set_tracking_uri(champion.tracking_uri)
+    # From the champion's own store, whatever other tests left as MLflow's global URIs.
+    client = champion.client()
+    version = client.get_model_version_by_alias(NAME, "champion").version
     model = Path(
         mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{NAME}@champion", dst_path=str(tmp_path / "model")
+            artifact_uri=client.get_model_version_download_uri(NAME, version),
+            dst_path=str(tmp_path / "model"),
+            tracking_uri=champion.tracking_uri,
         )
     )
     requirements = (model / "requirements.txt").read_text().split()
@@ -76,7 +80,7 @@ def test_the_model_loads_in_an_environment_of_its_own_requirements(champion, tmp
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer == {
         "rows": 6,
-        "columns": ["series", "ds", "mean", "lo_80", "hi_80", "lo_95", "hi_95"],
+        "columns": ["series", "ds", "kind", "mean", "lo_80", "hi_80", "lo_95", "hi_95"],
     }
     # What the service, the CLI and the tracking server need stays out.
     probe = "import importlib.util as u, sys; print([n for n in sys.argv[1:] if u.find_spec(n)])"
