@@ -1,11 +1,12 @@
-"""HTTP errors as ``application/problem+json`` (RFC 9457): the project's exceptions as 404 / 409 /
-422 / 503 bodies that say what is accepted.
+"""HTTP errors as ``application/problem+json`` (RFC 9457): the project's exceptions as 404 / 422 /
+503 bodies that say what is accepted.
 
 Every error body has ``type``, ``title`` and ``status`` beside ``detail``, which keeps its shape:
 a 422's ``detail`` is FastAPI's list (``[{"loc", "msg", "type"}]``), so a client reads one format
 whether pydantic or the forecasting layer refused the request. 422 is a request outside the
-OpenAPI schema; 409 one the schema accepts that cannot be answered as asked: a month outside the
-served data, an event out of the series' scope, dates out of order.
+OpenAPI schema, and also one the schema accepts that cannot be answered as asked (a month outside
+the served data, an event out of the series' scope, dates out of order): what JSON Schema cannot
+express, refused as the same kind of error clients already handle (STYLE.md: bad scenario → 422).
 """
 
 from __future__ import annotations
@@ -44,9 +45,7 @@ class RequestError(Exception):
 
 class NotAnswerable(RequestError):
     """A request the schema accepts that cannot be answered as asked (the served version's data,
-    the series' scope, dates out of order): 409."""
-
-    status = 409
+    the series' scope, dates out of order): 422, like any other invalid input."""
 
 
 class NoModelError(Exception):

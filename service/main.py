@@ -52,9 +52,9 @@ champion model (one MLflow model version: every series' chosen model, calibrated
 
 - Levels are percents and must be among the bundle's calibrated levels (`GET /v1/models`).
 - Errors are `application/problem+json`. Unknown series answer 404 with close matches; a request
-  outside this schema 422 naming the field and what is accepted; one the schema accepts that
-  cannot be answered as asked (a month outside the served data, an event outside the series'
-  scope) 409; 503 while no model is loaded.
+  outside this schema, or one it accepts that cannot be answered as asked (a month outside the
+  served data, an event outside the series' scope), 422 naming the field and what is accepted;
+  503 while no model is loaded.
 - This schema is the served version's: its calibrated levels, horizon, series and catalog ids.
 - Threshold probabilities come from the model's sample paths mapped onto the calibrated intervals
   (`exceedance_method: sample_paths`), or, for models that cannot simulate, from a lognormal

@@ -164,13 +164,16 @@ def _problem(model: type[BaseModel], description: str) -> dict[str, Any]:
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: _problem(Problem, "Missing or unknown API key (when keys are set)."),
-    422: _problem(Invalid, "A parameter outside what the schema accepts; `detail` names it."),
+    422: _problem(
+        Invalid,
+        "A parameter outside what the schema accepts, or one the served model version cannot "
+        "answer (a month outside its data, an event outside the series' scope); `detail` names it.",
+    ),
     503: _problem(Problem, "No model loaded yet."),
 }
 SERIES_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: _problem(NotFound, "Unknown series; `close` lists near matches."),
-    409: _problem(Invalid, "A valid request the served model version cannot answer."),
 }
 
 

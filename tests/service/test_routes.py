@@ -244,10 +244,10 @@ def test_counterfactual_pre_period_and_future_span(api):
             "did you mean mx_enforcement_2023_12",
             422,
         ),
-        # The scenario models' own checks (what JSON Schema cannot say) answer 409.
-        ({"scenario": {"delete": []}}, "scenario", "unknown key(s) delete", 409),
+        # The scenario models' own checks (what JSON Schema cannot say) answer 422 too.
+        ({"scenario": {"delete": []}}, "scenario", "unknown key(s) delete", 422),
         ({"scenario": {"remove": [{"event": EVENT}]}, "start": "2024-13"}, "start", "pattern", 422),
-        ({"scenario": CATALOG_SCENARIO, "start": "1990-01"}, "start", "outside the months", 409),
+        ({"scenario": CATALOG_SCENARIO, "start": "1990-01"}, "start", "outside the months", 422),
         ({"scenario": CATALOG_SCENARIO, "level": [90]}, "level", "accepted levels", 422),
         ({"scenario": CATALOG_SCENARIO, "method": "magic"}, "method", "'regressor'", 422),
         (
@@ -259,7 +259,7 @@ def test_counterfactual_pre_period_and_future_span(api):
             },
             "scenario",
             "Use method regressor",
-            409,
+            422,
         ),
     ],
 )
@@ -298,9 +298,9 @@ def test_decompose_splits_a_month_into_components(api):
     assert parts == pytest.approx(body["to"] - body["from"], abs=2)
     year = api.post("/v1/decompose", json={"series": UCM_KEY, "month": "2024-01", "vs": "year"})
     assert year.json()["compared_to"] == "2023-01"
-    # A month the schema accepts but the series' data does not reach: 409.
+    # A month the schema accepts but the series' data does not reach: 422.
     bad = api.post("/v1/decompose", json={"series": UCM_KEY, "month": "2030-01"})
-    assert bad.status_code == 409 and bad.json()["detail"][0]["loc"] == ["body", "month"]
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "month"]
     naive = api.post("/v1/decompose", json={"series": NAIVE_KEY, "month": "2024-01"})
     assert naive.status_code == 422 and UCM_KEY in naive.json()["detail"][0]["msg"]
 

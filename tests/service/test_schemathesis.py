@@ -19,13 +19,15 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ST = Path(sys.executable).parent / "st"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 GENERATED = re.compile(r"(\d+) generated, (\d+) passed")
 
 
 def schemathesis(url: str, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
-            *(str(ST), "run", f"{url}/openapi.json", "--checks", "all", "--seed", "1"),
+            *(str(ST), "--config-file", str(CONFIG), "run", f"{url}/openapi.json"),
+            *("--checks", "all", "--seed", "1"),
             *("--max-examples", "10", "--no-shrink", "--no-color", "--warnings", "off"),
             *("--request-timeout", "120", "--max-response-time", "60", *extra),
         ],
