@@ -25,12 +25,13 @@ import pandas as pd
 import yaml
 from sklearn.linear_model import Ridge
 
-from experiments import protocol_args
+from experiments import protocol_args, provenance
 from experiments.accuracy import project
 from forecasting.data import ObservationStore
 from forecasting.data.keys import slug
 from forecasting.frame import CUTOFF
 from forecasting.home import encounters_home
+from forecasting.interventions import load_catalog
 from forecasting.metrics import geometric_mean
 from forecasting.selection import rel_mae_by_origin
 from pipelines.config import Experiment
@@ -212,7 +213,9 @@ def main() -> None:
     constants = choose_constants(frames)
     policies = judge_policies(config, frames, constants["chosen"])
     best = min(policies, key=lambda k: policies[k]["rel_mae"])
+    store = ObservationStore(encounters_home())
     results = {
+        "provenance": provenance(load_catalog(), store.fingerprint()),
         "constants": {
             "skill": {k: {"rel_mae": v, "pairs": n} for k, (v, n) in constants["skill"].items()},
             "chosen": constants["chosen"],
