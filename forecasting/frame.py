@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -103,6 +103,14 @@ def hi_col(level: int, stem: str | None = None) -> str:
 def interval_columns(level: Iterable[int], stem: str | None = None) -> list[str]:
     """``lo_<l>, hi_<l>`` (with the stem, if any) for each level in the order given."""
     return [interval_col(b, lv, stem) for lv in level for b in BOUNDS]
+
+
+def interval_list(row: Mapping, levels: Iterable[int], stem: str | None = None) -> list[dict]:
+    """``row``'s intervals of ``stem`` as a declared list ``[{level, lo, hi}]`` (what the JSON
+    answers carry beside the ``lo_<L>`` / ``hi_<L>`` keys)."""
+    return [
+        {"level": lv, LO: row.get(lo_col(lv, stem)), HI: row.get(hi_col(lv, stem))} for lv in levels
+    ]
 
 
 def check_level(level: Sequence[int]) -> list[int]:

@@ -22,12 +22,11 @@ from pydantic_core import PydanticCustomError
 
 import forecasting.counterfactual as cf
 from forecasting.errors import DataError, ScenarioError
-from forecasting.frame import COUNTERFACTUAL, CUMULATIVE_EFFECT, EFFECT, REFERENCE
+from forecasting.frame import COUNTERFACTUAL, CUMULATIVE_EFFECT, EFFECT, REFERENCE, interval_list
 from forecasting.interventions import Scenario
 from service import charts
 from service.deps import RegistryDep, ServedDep
 from service.errors import NotAnswerable, RequestError
-from service.intervals import intervals
 from service.openapi import MARK, catalog_ids, unknown_id
 from service.routes.forecast import JSON, PNG, LevelQuery, check_request
 from service.schemas import (
@@ -102,7 +101,7 @@ def unknown_events(served: Served, scenario: Scenario, loc: tuple[str, str]) -> 
 def payload(served: Served, result: cf.CounterfactualResult) -> dict:
     data = {"series": result.series, "model_version": served.version, **result.to_dict()}
     for row in data["rows"]:
-        row["intervals"] = {q: intervals(row, result.level, q) for q in QUANTITIES}
+        row["intervals"] = {q: interval_list(row, result.level, q) for q in QUANTITIES}
     return data
 
 
