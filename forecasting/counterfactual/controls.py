@@ -219,13 +219,7 @@ class Controls:
         if cache_key not in self._with_controls:
             from forecasting.counterfactual.engine import CounterfactualEngine
 
-            y_pre = self.y.loc[: first - pd.offsets.MonthBegin(1)]
-            if len(y_pre) < self.model.min_obs:
-                raise DataError(
-                    f"controls needs at least {self.model.min_obs} observed months before "
-                    f"{first:%Y-%m} to fit {type(self.model).__name__}; the series starts "
-                    f"{self.y.index[0]:%Y-%m}"
-                )
+            y_pre = self._months_before(first)
             months = pd.date_range(y_pre.index[0], last, freq="MS", name=self.X_all.index.name)
             levels = pd.DataFrame(
                 {control_column(k): np.log1p(self.candidates[k].reindex(months)) for k in keys},
@@ -247,6 +241,21 @@ class Controls:
                 X_future=design.iloc[len(y_pre) :],
             )
         return self._with_controls[cache_key]
+
+    def _months_before(self, first: pd.Timestamp) -> pd.Series:
+        """The series before ``first``: the fit window.
+
+        Raises:
+            DataError: fewer months than the model family needs.
+        """
+        y_pre = self.y.loc[: first - pd.offsets.MonthBegin(1)]
+        if len(y_pre) < self.model.min_obs:
+            raise DataError(
+                f"controls needs at least {self.model.min_obs} observed months before "
+                f"{first:%Y-%m} to fit {type(self.model).__name__}; the series starts "
+                f"{self.y.index[0]:%Y-%m}"
+            )
+        return y_pre
 
     def _controls(
         self,
@@ -270,7 +279,7 @@ class Controls:
             )
         t0, first = self._first_change(scenario, changed, CONTROLS)
         last = self.months[rows[-1]]
-        y_pre = self.y.loc[: first - pd.offsets.MonthBegin(1)]
+        y_pre = self._months_before(first)
         keys, excluded = choose_controls(
             self.catalog, self.series_key, scenario, self.candidates, y_pre, last
         )

@@ -17,7 +17,7 @@ from forecasting.counterfactual import (
 )
 from forecasting.counterfactual.controls import MAX_CONTROLS, choose_controls, disjoint
 from forecasting.data import ObservationStore
-from forecasting.errors import ScenarioError
+from forecasting.errors import DataError, ScenarioError
 from forecasting.frame import control_column
 from forecasting.interventions import Scenario, design_matrix, load_catalog
 from forecasting.interventions.scope import parse_series_key
@@ -175,6 +175,13 @@ def test_controls_answers_observed_months_and_no_additions(venezuela):
     )
     with pytest.raises(ScenarioError, match="method controls estimates an event's effect"):
         venezuela.run(add, "2024-03", "2024-06", CONTROLS)
+
+
+def test_too_few_months_before_the_change_is_a_data_error(venezuela):
+    # The fit starts 2015-01: 24 months before this event, 36 needed.
+    early = Scenario.from_data({"remove": [{"event": "us_trump_effect_2017"}]})
+    with pytest.raises(DataError, match="controls needs at least 36 observed months before 2017"):
+        venezuela.run(early, "2017-01", "2017-06", CONTROLS)
 
 
 def test_an_engine_without_candidates_answers_with_the_regressor_method():
