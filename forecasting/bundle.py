@@ -188,6 +188,11 @@ class Bundle:
             return self.hierarchy.children[key].y
         raise UnknownSeriesError(key, close_keys(key, [*self.models, *self.derived_keys]))
 
+    def histories(self) -> dict[str, pd.Series]:
+        """Every served series' observed counts by key: the candidates the ``controls``
+        counterfactual method chooses its controls from."""
+        return {key: entry.y for key, entry in self.models.items()}
+
     def as_of(self, key: str) -> pd.Timestamp:
         """The newest month any series of ``key``'s hierarchy has: forecasts start after it."""
         last = self.history(key).index[-1]
@@ -265,6 +270,7 @@ class Bundle:
                 key,
                 n_paths=n_paths,
                 horizon=months_between(entry.y.index[-1], self.as_of(key)) + self.max_h,
+                candidates=self.histories(),
             )
             self._engines[key] = cached
         return cached

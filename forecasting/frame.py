@@ -63,6 +63,11 @@ MONTHS_APART = "months_apart"
 #: Design-matrix columns of measured indicators (continuous regressors, ``log1p`` of the count)
 #: are named ``indicator:<key>``; every other column is an intervention's.
 INDICATOR_PREFIX = "indicator:"
+#: Columns of control series (the ``controls`` counterfactual method: other encounter series as
+#: continuous regressors, ``log1p`` of the count) are named ``control:<key>``.
+CONTROL_PREFIX = "control:"
+#: Design-matrix columns that are measured levels rather than interventions' shapes.
+MEASURED_PREFIXES = (INDICATOR_PREFIX, CONTROL_PREFIX)
 #: The two ends of an interval.
 LO = "lo"
 HI = "hi"
@@ -88,6 +93,11 @@ def interval_col(bound: str, level: int, stem: str | None = None) -> str:
 def indicator_column(key: str) -> str:
     """The design-matrix column of an indicator series, e.g. ``indicator:mexico/inm/presented``."""
     return f"{INDICATOR_PREFIX}{key}"
+
+
+def control_column(key: str) -> str:
+    """The design-matrix column of a control series, e.g. ``control:northern/usbp``."""
+    return f"{CONTROL_PREFIX}{key}"
 
 
 def lo_col(level: int, stem: str | None = None) -> str:

@@ -67,6 +67,7 @@ class FittedSeries:
     catalog: Catalog
     version: str | None = None
     bundle: Bundle | None = None
+    panel: pd.DataFrame | None = None
 
     @property
     def source(self) -> str:
@@ -107,7 +108,7 @@ def _fit(key: str, make: Callable[[], Forecaster], indicators: list[str] = ()) -
         f"{y.index[-1]:%Y-%m}",
         len(y),
     )
-    return FittedSeries(model.fit(y, X), y, X, catalog)
+    return FittedSeries(model.fit(y, X), y, X, catalog, panel=panel)
 
 
 def _fitted_model(key: str, indicators: list[str] = ()) -> FittedSeries:
@@ -258,7 +259,8 @@ REFIT_OPTION = click.option(
     default=cf.REGRESSOR,
     show_default=True,
     help="regressor: effects fitted on the whole history; pre_period: fit before the change "
-    "and forecast it away.",
+    "and forecast it away; controls: the same with series the scenario's events do not act on "
+    "as regressors (past months; the notes list them with their weights).",
 )
 @LEVEL_OPTION
 @REFIT_OPTION
@@ -300,6 +302,7 @@ def counterfactual(
                 end,
                 method,
                 level,
+                candidates=cf.panel_candidates(fitted.panel) if method == cf.CONTROLS else None,
             )
         else:
             fitted = _champion_model(key)

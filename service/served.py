@@ -185,7 +185,13 @@ class Served:
                 # SARIMAX / UCM the same training fitted for the series.
                 model = self.bundle.effect_model(key)
                 engine = cf.CounterfactualEngine(
-                    model, entry.y, entry.X, self.bundle.catalog, key, horizon=self.bundle.max_h
+                    model,
+                    entry.y,
+                    entry.X,
+                    self.bundle.catalog,
+                    key,
+                    horizon=self.bundle.max_h,
+                    candidates=self.bundle.histories(),
                 ).warm()
             except NotImplementedError as exc:
                 cap.reason = f"the served model of {key} is {entry.model_name}: {exc}"

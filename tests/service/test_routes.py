@@ -244,6 +244,28 @@ def test_counterfactual_pre_period_and_future_span(api):
     assert not any(r["observed"] for r in rows)
 
 
+def test_counterfactual_controls_method_is_accepted_and_says_who_answered(api):
+    """The served series are a total, a sector and a citizenship: none counts encounters the
+    others do not also count, so the controls method answers with regressor and says why."""
+    body = {"series": UCM_KEY, "scenario": CATALOG_SCENARIO, "start": "2024-01", "end": "2024-06"}
+    controls = api.post("/v1/counterfactual", json={**body, "method": "controls"})
+    assert controls.status_code == 200, controls.text
+    answer = controls.json()
+    assert answer["method"] == "regressor"
+    assert any(
+        note.startswith("controls: no series qualifies as a control of " + UCM_KEY)
+        and "counts encounters the series counts: 2" in note
+        for note in answer["notes"]
+    )
+    regressor = api.post("/v1/counterfactual", json=body).json()
+    assert answer["totals"] == regressor["totals"]
+    chart = api.get(
+        "/v1/counterfactual.png",
+        params={"series": UCM_KEY, "scenario": json.dumps(CATALOG_SCENARIO), "method": "controls"},
+    )
+    assert chart.status_code == 200 and chart.content.startswith(PNG_MAGIC)
+
+
 @pytest.mark.parametrize(
     ("payload", "field", "says", "status"),
     [
