@@ -47,6 +47,7 @@ def load_config(path: Path) -> dict:
     config = yaml.safe_load(path.read_text())
     panel = yaml.safe_load((path.parent / config["panel"]).read_text())
     config["series"] = panel["series"]
+    config["panel_path"] = str(path.parent / config["panel"])
     config["origins"] = list(
         pd.date_range(
             config["first_cutoff"], config["last_cutoff"], freq=f"{config['step_months']}MS"
@@ -73,34 +74,37 @@ def variant_specs(config: dict) -> list[tuple[str, str, dict]]:
     return specs
 
 
-def _cache_key(config_text: str, store: ObservationStore) -> str:
-    digest = hashlib.sha256(config_text.encode() + store.fingerprint().encode())
+def _cache_key(config: dict, specs: list, origins: list, store: ObservationStore) -> str:
+    """What a series' backtests depend on besides the code: candidates, origins, h, levels, data."""
+    described = [[label, family, repr(params)] for label, family, params in specs]
+    what = [described, [f"{o:%Y-%m}" for o in origins], config["h"], config["level"]]
+    digest = hashlib.sha256(json.dumps(what).encode() + store.fingerprint().encode())
     return digest.hexdigest()[:12]
 
 
-def backtests(config: dict, config_text: str, workers: int) -> dict[str, dict[str, pd.DataFrame]]:
-    """Per series, every candidate's backtest at the warm-up origins (cached per series)."""
+def backtests(
+    config: dict, specs: list, origins: list, tag: str, workers: int
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """Per series, each candidate of ``specs`` backtested at ``origins`` (cached per series;
+    ``tag`` names the stage in the cache's file names)."""
     experiment = Experiment(
         name="tuning",
         mlflow_experiment="tuning",
         series=config["series"],
-        models=[
-            {"name": family} for family in dict.fromkeys(f for _, f, _ in variant_specs(config))
-        ],
+        models=[{"name": family} for family in dict.fromkeys(f for _, f, _ in specs)],
         backtest={"first_cutoff": config["first_cutoff"]},
     )
     store = ObservationStore(encounters_home())
     tasks = project.tasks_for(experiment, store, config["series"])
-    specs = variant_specs(config)
     CACHE.mkdir(exist_ok=True)
-    key = _cache_key(config_text, store)
+    key = _cache_key(config, specs, origins, store)
 
     def cached(task) -> Path:
-        return CACHE / f"{slug(task.key)}-{key}.pkl"
+        return CACHE / f"{tag}-{slug(task.key)}-{key}.pkl"
 
     todo = [t for t in tasks if not cached(t).exists()]
     start = time.perf_counter()
-    args = [(t, specs, [o for o in config["origins"] if o in t.y.index], config["h"]) for t in todo]
+    args = [(t, specs, [o for o in origins if o in t.y.index], config["h"]) for t in todo]
     fresh = run_tasks(
         project.series_backtests,
         [(*a, config["level"]) for a in args],
@@ -128,7 +132,7 @@ def skill(frames: dict[str, dict[str, pd.DataFrame]], label: str) -> tuple[float
     ratios = [
         rel_mae_by_origin(series[label], series[BENCH]).to_numpy()
         for series in frames.values()
-        if label in series
+        if label in series and BENCH in series
     ]
     ratios = np.concatenate(ratios)
     ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
@@ -149,7 +153,10 @@ def choose_constants(frames) -> dict:
 def judge_policies(config: dict, frames, chosen: dict[str, str]) -> dict:
     """Each policy's nested forecasts at the policy origins, scored as the candidates are."""
     keep = set(config["others"]) | set(chosen.values())
-    candidates = {key: {k: f for k, f in s.items() if k in keep} for key, s in frames.items()}
+    # A series with no seasonal naive backtest (too short at every warm-up origin) has no score.
+    candidates = {
+        key: {k: f for k, f in s.items() if k in keep} for key, s in frames.items() if BENCH in s
+    }
     cutoffs = [o for o in config["origins"] if o >= pd.Timestamp(config["policy_from"])]
     out = {}
     for name, policy in config["policies"].items():
@@ -205,14 +212,44 @@ def markdown(config: dict, constants: dict, policies: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def what_moved(config: dict, chosen: dict[str, str], workers: int) -> tuple[str, dict]:
+    """The changed constants' old and new variants on the accuracy benchmark's evaluation
+    origins: the figures this study moves (read only after the choice is made)."""
+    panel = yaml.safe_load((Path(config["panel_path"])).read_text())
+    origins = list(
+        pd.date_range(panel["first_cutoff"], panel["last_cutoff"], freq=f"{panel['step_months']}MS")
+    )
+    labels = {BENCH, *chosen.values(), *config["previous"].values()}
+    specs = [s for s in variant_specs(config) if s[0] in labels]
+    frames = backtests(config, specs, origins, "moved", workers)
+    rows = {label: skill(frames, label) for label in sorted(labels)}
+    lines = [
+        "# What the re-derived constants move on the evaluation window",
+        "",
+        f"Generated by `python -m experiments.tuning.run`, after the choice: each changed "
+        f"constant's previous and chosen variant as a candidate at the accuracy benchmark's "
+        f"origins {panel['first_cutoff']}..{panel['last_cutoff']} (every {panel['step_months']} "
+        f"months, h={config['h']}), relMAE as in `results.md`.",
+        "",
+        "| candidate | role | relMAE | pairs |",
+        "|---|---|---|---|",
+    ]
+    for label, (value, pairs) in rows.items():
+        role = (
+            "benchmark" if label == BENCH else "chosen" if label in chosen.values() else "previous"
+        )
+        lines.append(f"| {label} | {role} | {value:.3f} | {pairs} |")
+    return "\n".join(lines) + "\n", {k: {"rel_mae": v, "pairs": n} for k, (v, n) in rows.items()}
+
+
 def main() -> None:
     args = protocol_args(__doc__, HERE)
-    text = args.config.read_text()
     config = load_config(args.config)
-    frames = backtests(config, text, args.workers)
+    frames = backtests(config, variant_specs(config), config["origins"], "warmup", args.workers)
     constants = choose_constants(frames)
     policies = judge_policies(config, frames, constants["chosen"])
     best = min(policies, key=lambda k: policies[k]["rel_mae"])
+    moved_md, moved = what_moved(config, constants["chosen"], args.workers)
     store = ObservationStore(encounters_home())
     results = {
         "provenance": provenance(load_catalog(), store.fingerprint()),
@@ -222,10 +259,14 @@ def main() -> None:
         },
         "policies": policies,
         "chosen_policy": best,
+        "moved": moved,
     }
     (HERE / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     (HERE / "results.md").write_text(markdown(config, constants, policies))
-    log.info("wrote results.md:\n%s", markdown(config, constants, policies))
+    (HERE / "moved.md").write_text(moved_md)
+    log.info(
+        "wrote results.md and moved.md:\n%s\n%s", markdown(config, constants, policies), moved_md
+    )
     log.info("chosen: %s, policy %s", constants["chosen"], best)
 
 
