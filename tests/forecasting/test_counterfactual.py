@@ -349,7 +349,7 @@ def _engine_of(fitted, **replace) -> CounterfactualEngine:
 
 
 def test_a_sarimax_with_several_orders_mixes_them_by_aic_weight(usbp):
-    orders = (DEFAULT_ORDERS[0], DEFAULT_ORDERS[4])
+    orders = (DEFAULT_ORDERS[0], ((1, 0, 0), (0, 1, 1, 12)))
     model = SARIMAX(orders=orders, min_t=0).fit(usbp.y, usbp.X)
     engine = CounterfactualEngine(model, usbp.y, usbp.X, usbp.catalog, USBP)
     members = engine.order_engines
