@@ -112,7 +112,7 @@ def test_text_in_a_count_names_file_row_and_column(tmp_path):
     with pytest.raises(
         DataError,
         match=r"fy24-aor.csv: row 4, column 'Encounter Count'.*'seven'"
-        r".*whole numbers >= 0",
+        r".*whole numbers from 0 to 10,000,000",
     ):
         read_release(path)
 
