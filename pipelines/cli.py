@@ -59,7 +59,7 @@ def _store() -> ObservationStore:
 
 
 #: An error message longer than this is cut: the user needs the reason, not the input echoed.
-MAX_ERROR_CHARS = 1_000
+MAX_ERROR_CHARS = 2_000
 
 
 def _one_line(text: str) -> str:

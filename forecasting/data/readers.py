@@ -67,12 +67,24 @@ _PLAIN_COUNT = re.compile(r"[0-9]{1,12}")
 _FISCAL_YEAR = re.compile(r"([0-9]{4})(?: \(FYTD\))?", re.IGNORECASE)
 #: Labels that only group rows (e.g. "FYTD" / "Remaining"): they name no cell of the table.
 GROUPING_COLUMNS = {"Month Grouping", "AOR (Abbv)"}
+
+
+def _alias(table: dict[str, str]) -> Callable[[str], str]:
+    """A label's meaning through a publisher table (aliases like "FMUA" folded), else its slug."""
+    return lambda label: table.get(label.strip().lower(), keys.slug(label))
+
+
 #: How a label column is normalised to decide whether two rows book the same figure.
 NORMALISERS: dict[str, Callable[[str], str]] = {
     "Citizenship Grouping": keys.citizenship_slug,
     "Citizenship": keys.citizenship_slug,
     "Area of Responsibility": keys.sector_slug,
     "Sector": keys.sector_slug,
+    "Component": _alias(keys.COMPONENTS),
+    "Demographic": _alias(keys.DEMOGRAPHICS),
+    "Family Status": _alias(keys.DEMOGRAPHICS),
+    "Region": _alias(keys.REGIONS),
+    "Land Border Region": _alias(keys.REGIONS),
 }
 CBP_MONTHS = {
     m: i
