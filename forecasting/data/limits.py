@@ -23,6 +23,9 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_XLSX_BYTES = 128 * 1024 * 1024
 MAX_ROWS = 1_000_000
 MAX_COLUMNS = 64
+#: pandas pads a sheet to a full grid (its last row times its last column): the largest official
+#: sheet is 14,890 x 5.
+MAX_SHEET_CELLS = 2_000_000
 #: The longest label the publishers use is under 60 characters.
 MAX_CELL_CHARS = 1_000
 MAX_LINE_CHARS = MAX_COLUMNS * (MAX_CELL_CHARS + 3)
@@ -100,7 +103,8 @@ def check_workbook(name: str, data: bytes) -> None:
 
     Refused: not a zip, corrupt members, more than :data:`MAX_XLSX_BYTES` unpacked, XML that is
     not well-formed or declares a DTD, a cell text over :data:`MAX_CELL_CHARS`, a cell beyond
-    :data:`MAX_ROWS` rows or :data:`MAX_COLUMNS` columns.
+    :data:`MAX_ROWS` rows or :data:`MAX_COLUMNS` columns, a sheet whose grid (last row times last
+    column) exceeds :data:`MAX_SHEET_CELLS`.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -135,7 +139,7 @@ class _XmlScan:
         self.name, self.part = name, part
         self.cells = _CELL_PARTS.fullmatch(part) is not None
         self.text = 0
-        self.rows = 0
+        self.row = self.last_row = self.column = self.last_column = 0
         self.parser = xml.parsers.expat.ParserCreate()
         self.parser.StartDoctypeDeclHandler = self._doctype
         self.parser.StartElementHandler = self._start
@@ -161,23 +165,39 @@ class _XmlScan:
         if not self.cells:
             return
         local = tag.rsplit(":", 1)[-1]
+        # Like openpyxl: a row or cell without a reference follows the one before it.
         if local == "row":
-            self.rows += 1
             row = attrs.get("r", "")
-            if self.rows > MAX_ROWS or (row.isdigit() and int(row) > MAX_ROWS):
-                raise self._refuse(f"more than {MAX_ROWS:,} rows; at most that are accepted")
-        elif local == "c" and "r" in attrs:
-            ref = _CELL_REF.fullmatch(attrs["r"])
+            self.row = int(row) if row.isdigit() else self.row + 1
+            self.column = 0
+            self._grid(f"row {excerpt(row)}")
+        elif local == "c":
+            ref = attrs.get("r")
             if ref is None:
-                raise self._refuse(f"cell reference {excerpt(attrs['r'])} is not like 'D907'")
-            column = 0
-            for letter in ref.group(1):
-                column = column * 26 + ord(letter) - 64
-            if column > MAX_COLUMNS or int(ref.group(2)) > MAX_ROWS:
-                raise self._refuse(
-                    f"cell {attrs['r']} lies beyond {MAX_ROWS:,} rows or {MAX_COLUMNS} columns; "
-                    "nothing beyond is accepted"
-                )
+                self.column += 1
+            else:
+                match = _CELL_REF.fullmatch(ref)
+                if match is None:
+                    raise self._refuse(f"cell reference {excerpt(ref)} is not like 'D907'")
+                self.column = 0
+                for letter in match.group(1):
+                    self.column = self.column * 26 + ord(letter) - 64
+                self.row = max(self.row, int(match.group(2)))
+            self._grid(f"cell {excerpt(ref)}")
+
+    def _grid(self, where: str) -> None:
+        self.last_row = max(self.last_row, self.row)
+        self.last_column = max(self.last_column, self.column)
+        if (
+            self.last_row > MAX_ROWS
+            or self.last_column > MAX_COLUMNS
+            or self.last_row * self.last_column > MAX_SHEET_CELLS
+        ):
+            raise self._refuse(
+                f"{where} makes the sheet {self.last_row:,} rows by {self.last_column:,} columns; "
+                f"at most {MAX_ROWS:,} rows, {MAX_COLUMNS} columns and {MAX_SHEET_CELLS:,} cells "
+                "are accepted"
+            )
 
     def _end(self, _tag: str) -> None:
         self.text = 0

@@ -126,5 +126,17 @@ def test_a_cell_far_beyond_the_sheet_is_refused(tmp_path, ohss_file):
     sheet = workbook_part(data, part).replace('<c r="D907"', '<c r="XFD907"', 1)
     path = tmp_path / "wide.xlsx"
     path.write_bytes(rezip(data, {part: sheet.encode()}))
-    with pytest.raises(DataError, match=r"cell XFD907 lies beyond"):
+    with pytest.raises(DataError, match=r"cell 'XFD907' makes the sheet 907 rows by 16,384 col"):
         read_release(path)
+
+
+def test_a_sheet_padded_to_a_huge_grid_is_refused_fast(tmp_path, ohss_file):
+    data = ohss_file.read_bytes()
+    part = "xl/worksheets/sheet6.xml"
+    far = '<row r="999999"><c r="BL999999"><v>1</v></c></row></sheetData>'
+    sheet = workbook_part(data, part).replace("</sheetData>", far, 1)
+    path = tmp_path / "grid.xlsx"
+    path.write_bytes(rezip(data, {part: sheet.encode()}))
+    got = refuse_measured(path)
+    assert got["message"] is not None and "999,999 rows by 4 columns" in got["message"], got
+    assert got["seconds"] < MAX_SECONDS and got["peak_mb"] < MAX_PEAK_MB, got
