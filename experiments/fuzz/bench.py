@@ -23,15 +23,7 @@ from forecasting.data import ObservationStore
 from pipelines.ingest import ingest
 from tests.conftest import CBP_SBO, OHSS
 from tests.forecasting.data.cbp_files import state_file
-from tests.forecasting.data.fuzz import (
-    Workbook,
-    ingest_outcome,
-    ohss_mutants,
-    reference_ohss,
-    reference_sbo,
-    sbo_mutants,
-)
-from tests.forecasting.data.hostile import sbo_lines
+from tests.forecasting.data.fuzz import mutant_outcome, target
 
 KINDS = [
     "refused",
@@ -48,9 +40,10 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
-def run(label, strategy, reference, suffix, n, seed, store, folder):
+def run(official: Path, n: int, seed: int, store: ObservationStore, folder: Path) -> None:
+    strategy, reference, suffix = target(official)
     tally: collections.Counter[str] = collections.Counter()
-    slowest, examples = 0.0, {}
+    slowest, slowest_cpu, examples = 0.0, 0.0, {}
     path = folder / f"mutant{suffix}"
 
     @settings(
@@ -62,24 +55,27 @@ def run(label, strategy, reference, suffix, n, seed, store, folder):
     )
     @given(strategy)
     def one(mutant):
-        nonlocal slowest
+        nonlocal slowest, slowest_cpu
         op, data = mutant
-        path.write_bytes(data)
-        outcome = ingest_outcome(store, path, reference(data))
+        outcome = mutant_outcome(store, path, data, reference)
         tally[outcome.kind] += 1
         tally["mutants"] += 1
+        if tally["mutants"] % 50 == 0:
+            counts = ", ".join(f"{k} {tally[k]}" for k in KINDS if tally[k])
+            sys.stderr.write(f"{official.name}: {tally['mutants']} mutants: {counts}\n")
         if outcome.kind == "refused":
             slowest = max(slowest, outcome.seconds)
+            slowest_cpu = max(slowest_cpu, outcome.cpu_seconds)
         elif outcome.kind != "accepted-correct":
             examples.setdefault(outcome.kind, f"{op}: {outcome.detail[:300]}")
 
     start = time.perf_counter()
     one._hypothesis_internal_use_seed = seed
     one()
-    say(f"{label}: {tally['mutants']} mutants in {time.perf_counter() - start:.0f} s")
+    say(f"{official.name}: {tally['mutants']} mutants in {time.perf_counter() - start:.0f} s")
     for kind in KINDS:
         say(f"  {kind:18s} {tally[kind]}")
-    say(f"  slowest refusal    {slowest:.2f} s")
+    say(f"  slowest refusal    {slowest:.2f} s wall clock, {slowest_cpu:.2f} s CPU")
     for kind, detail in examples.items():
         say(f"  e.g. {kind}: {detail}")
 
@@ -94,12 +90,9 @@ def main() -> None:
         folder = Path(tmp)
         store = ObservationStore(folder / "home")
         ingest(store, [str(state_file(folder))])
-        if args.csv:
-            strategy = sbo_mutants(sbo_lines(CBP_SBO))
-            run("cbp-sbo csv", strategy, reference_sbo, ".csv", args.csv, args.seed, store, folder)
-        if args.xlsx:
-            strategy = ohss_mutants(Workbook.load(OHSS))
-            run("ohss xlsx", strategy, reference_ohss, ".xlsx", args.xlsx, args.seed, store, folder)
+        for official, n in [(CBP_SBO, args.csv), (OHSS, args.xlsx)]:
+            if n:
+                run(official, n, args.seed, store, folder)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     say(f"peak memory of the whole run (bounds every refusal's): {peak:.0f} MB")
 

@@ -17,7 +17,8 @@ import io
 import re
 import time
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import openpyxl
@@ -29,7 +30,7 @@ from forecasting.data.readers import OHSS_SHEETS, SBO_HEADER
 from forecasting.errors import DataError
 from pipelines.cli import MAX_ERROR_CHARS
 from pipelines.ingest import ingest
-from tests.forecasting.data.hostile import OHSS_PARTS, rezip
+from tests.forecasting.data.hostile import OHSS_PARTS, rezip, sbo_lines
 
 MAX_COUNT = 10_000_000
 MAX_CELL = 1_000
@@ -231,17 +232,26 @@ def _complete(figures: Figures) -> Figures | None:
 # -- the OHSS workbook ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Workbook:
-    """The official workbook's bytes and the XML of the parts a mutation rewrites."""
+    """The official workbook's bytes, the XML of the parts a mutation rewrites, and where in
+    them the data rows (past the header) and the shared strings (past the headers') lie."""
 
     data: bytes
     parts: dict[str, str]
+    spans: dict[str, list[tuple[int, int]]]
 
     @classmethod
     def load(cls, path: Path) -> Workbook:
         data = path.read_bytes()
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = [*OHSS_PARTS.values(), "xl/sharedStrings.xml"]
-            return cls(data, {n: archive.read(n).decode() for n in names})
+            parts = {n: archive.read(n).decode() for n in names}
+        spans = {
+            p: [m.span() for m in re.finditer(r'<row r="\d+".*?</row>', parts[p])][1:]
+            for p in OHSS_PARTS.values()
+        }
+        strings = re.finditer(r"<t>([^<]*)</t>", parts["xl/sharedStrings.xml"])
+        spans["xl/sharedStrings.xml"] = [m.span(1) for m in strings][3:]
+        return cls(data, parts, spans)
 
 
 @st.composite
@@ -260,8 +270,7 @@ def ohss_mutants(draw, book: Workbook) -> tuple[str, bytes]:
     if op == "string":
         part = "xl/sharedStrings.xml"
         xml = book.parts[part]
-        spans = [m.span(1) for m in re.finditer(r"<t>([^<]*)</t>", xml)]
-        start, end = draw(st.sampled_from(spans[3:]))
+        start, end = draw(st.sampled_from(book.spans[part]))
         old = xml[start:end]
         new = draw(st.one_of(st.sampled_from([old.upper(), f" {old} ", old + "x"]), cell_text))
         xml = xml[:start] + _xml_text(new) + xml[end:]
@@ -271,8 +280,7 @@ def ohss_mutants(draw, book: Workbook) -> tuple[str, bytes]:
         xml = xml[:at] + draw(st.sampled_from(["<", "&", "</row>", '"', "\x00", "<c>"])) + xml[at:]
     else:
         xml = book.parts[part]
-        rows = [m.span() for m in re.finditer(r'<row r="(\d+)".*?</row>', xml)]
-        start, end = draw(st.sampled_from(rows[1:]))
+        start, end = draw(st.sampled_from(book.spans[part]))
         row = xml[start:end]
         if op == "repeat":
             last = int(re.findall(r'<row r="(\d+)"', xml)[-1]) + 1
@@ -367,13 +375,21 @@ def reference_ohss(data: bytes) -> Figures | None:
     return _complete(figures)
 
 
+def target(official: Path):
+    """The mutation strategy, reference parser and file suffix for an official file."""
+    if official.suffix == ".xlsx":
+        return ohss_mutants(Workbook.load(official)), reference_ohss, ".xlsx"
+    return sbo_mutants(sbo_lines(official)), reference_sbo, ".csv"
+
+
 # -- one mutant through ingest --------------------------------------------------------------------
 @dataclass(frozen=True)
 class Outcome:
     """What ingest did with one mutant."""
 
     kind: str  # refused | accepted-correct | accepted-wrong | traceback | store-changed
-    seconds: float
+    seconds: float  # wall clock: on a shared machine it counts other processes' turns too
+    cpu_seconds: float
     detail: str = ""
 
 
@@ -385,35 +401,48 @@ def tree_digest(folder: Path) -> dict[str, str]:
     }
 
 
-def ingest_outcome(store: ObservationStore, path: Path, expected: Figures | None) -> Outcome:
-    """Ingest ``path`` (a mutant) and classify the result against the reference figures.
+def mutant_outcome(store: ObservationStore, path: Path, data: bytes, reference) -> Outcome:
+    """Write a mutant to ``path``, ingest it and judge the result by ``reference``."""
+    path.write_bytes(data)
+    return ingest_outcome(store, path, lambda: reference(data))
+
+
+def ingest_outcome(
+    store: ObservationStore, path: Path, expected: Callable[[], Figures | None]
+) -> Outcome:
+    """Ingest ``path`` and classify the result against the reference figures (computed only
+    when the file is accepted: the reference parser is the slow part).
 
     An accepted release is read back from the store, then the store is restored.
     """
     before = tree_digest(store.root)
     checkpoint = store.checkpoint()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
+
+    def took(kind: str, detail: str = "") -> Outcome:
+        return Outcome(kind, time.perf_counter() - start, time.process_time() - cpu, detail)
+
     try:
         results = ingest(store, [str(path)], force=True)
     except DataError as exc:
-        seconds = time.perf_counter() - start
-        message = str(exc)
+        outcome = took("refused", str(exc))
         if tree_digest(store.root) != before:
-            return Outcome("store-changed", seconds, message)
-        if "\n" in message or len(message) > MAX_ERROR_CHARS:
-            return Outcome("long-message", seconds, message[:200])
-        return Outcome("refused", seconds, message)
+            return replace(outcome, kind="store-changed")
+        if "\n" in outcome.detail or len(outcome.detail) > MAX_ERROR_CHARS:
+            return replace(outcome, kind="long-message", detail=outcome.detail[:200])
+        return outcome
     except Exception as exc:  # noqa: BLE001 - the fuzz counts any other exception as a traceback
-        return Outcome("traceback", time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
-    seconds = time.perf_counter() - start
+        return took("traceback", f"{type(exc).__name__}: {exc}")
+    outcome = took("accepted-correct")
     got = pd.read_parquet(store.root / "releases" / f"{results[0].sha256}.parquet")
     store.restore(checkpoint)
     observed = got[~got["filled"]]
     columns = observed[["unique_id", "ds", "y"]].to_numpy()
     figures = {(k, pd.Timestamp(d)): int(y) for k, d, y in columns}
+    expected = expected()
     if expected is not None and figures == expected:
-        return Outcome("accepted-correct", seconds)
+        return outcome
     if expected is None:
-        return Outcome("accepted-wrong", seconds, "accepted a file the rules refuse")
+        return replace(outcome, kind="accepted-wrong", detail="accepted a file the rules refuse")
     diff = sorted(set(figures.items()) ^ set(expected.items()), key=str)[:3]
-    return Outcome("accepted-wrong", seconds, f"figures differ: {diff}")
+    return replace(outcome, kind="accepted-wrong", detail=f"figures differ: {diff}")

@@ -11,17 +11,13 @@ from forecasting.data import ObservationStore
 from pipelines.ingest import ingest
 from tests.forecasting.data.cbp_files import state_file
 from tests.forecasting.data.fuzz import (
-    Workbook,
-    ingest_outcome,
-    ohss_mutants,
+    mutant_outcome,
     reference_ohss,
     reference_sbo,
-    sbo_mutants,
+    target,
 )
-from tests.forecasting.data.hostile import sbo_lines
 
 SHORT = settings(
-    max_examples=40,
     deadline=None,
     derandomize=True,
     database=None,
@@ -43,35 +39,19 @@ def test_the_reference_parsers_read_the_official_files_as_the_readers_do(
     store, sbo_file, ohss_file, tmp_path
 ):
     for path, reference in [(sbo_file, reference_sbo), (ohss_file, reference_ohss)]:
-        outcome = ingest_outcome(store, path, reference(path.read_bytes()))
+        outcome = mutant_outcome(store, tmp_path / path.name, path.read_bytes(), reference)
         assert outcome.kind == "accepted-correct", outcome
 
 
-def test_sbo_mutants_are_refused_or_read_right(store, sbo_file, tmp_path):
-    lines = sbo_lines(sbo_file)
+@pytest.mark.parametrize(("official", "examples"), [("sbo_file", 40), ("ohss_file", 8)])
+def test_mutants_are_refused_or_read_right(store, request, tmp_path, official, examples):
+    strategy, reference, suffix = target(request.getfixturevalue(official))
 
-    @SHORT
-    @given(sbo_mutants(lines))
+    @settings(SHORT, max_examples=examples)
+    @given(strategy)
     def check(mutant):
         _op, data = mutant
-        path = tmp_path / "cbp-sbo-mutant.csv"
-        path.write_bytes(data)
-        outcome = ingest_outcome(store, path, reference_sbo(data))
-        assert outcome.kind in GOOD, outcome
-
-    check()
-
-
-def test_ohss_mutants_are_refused_or_read_right(store, ohss_file, tmp_path):
-    book = Workbook.load(ohss_file)
-
-    @settings(SHORT, max_examples=8)
-    @given(ohss_mutants(book))
-    def check(mutant):
-        _op, data = mutant
-        path = tmp_path / "ohss-mutant.xlsx"
-        path.write_bytes(data)
-        outcome = ingest_outcome(store, path, reference_ohss(data))
+        outcome = mutant_outcome(store, tmp_path / f"mutant{suffix}", data, reference)
         assert outcome.kind in GOOD, outcome
 
     check()
