@@ -15,7 +15,8 @@ from forecasting.data.limits import MAX_CELL_CHARS, MAX_FILE_BYTES
 from forecasting.errors import DataError
 from tests.forecasting.data.hostile import rezip, sbo_lines, workbook_part, write_lines
 
-#: Issue 18's targets for one refusal.
+#: Issue 18's targets for one refusal. Time is the refusal's CPU time: on a shared CI machine the
+#: wall clock also counts other processes' turns (it is in the failure message).
 MAX_SECONDS = 5.0
 MAX_PEAK_MB = 500
 
@@ -23,13 +24,14 @@ MEASURE = """
 import json, resource, sys, time
 from forecasting.data import read_release
 from forecasting.errors import DataError
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 try:
     read_release(sys.argv[1])
     message = None
 except DataError as exc:
     message = str(exc)
 print(json.dumps({"seconds": time.perf_counter() - start, "message": message,
+                  "cpu_seconds": time.process_time() - cpu,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -55,7 +57,7 @@ def test_a_row_of_100000_trailing_commas_is_refused_fast_naming_its_line(tmp_pat
     got = refuse_measured(path)
     assert got["message"] is not None and "line 6 has 100," in got["message"]
     assert "\n" not in got["message"] and len(got["message"]) < 300
-    assert got["seconds"] < MAX_SECONDS and got["peak_mb"] < MAX_PEAK_MB, got
+    assert got["cpu_seconds"] < MAX_SECONDS and got["peak_mb"] < MAX_PEAK_MB, got
 
 
 def test_a_50_million_character_cell_in_a_1_mb_workbook_is_refused_fast(tmp_path, ohss_file):
@@ -68,7 +70,7 @@ def test_a_50_million_character_cell_in_a_1_mb_workbook_is_refused_fast(tmp_path
     got = refuse_measured(path)
     assert got["message"] is not None and f"more than {MAX_CELL_CHARS:,} char" in got["message"]
     assert len(got["message"]) < 300
-    assert got["seconds"] < MAX_SECONDS and got["peak_mb"] < MAX_PEAK_MB, got
+    assert got["cpu_seconds"] < MAX_SECONDS and got["peak_mb"] < MAX_PEAK_MB, got
 
 
 def test_unknown_layout_echoes_a_short_excerpt_of_a_10_mb_first_line(tmp_path):
@@ -139,4 +141,4 @@ def test_a_sheet_padded_to_a_huge_grid_is_refused_fast(tmp_path, ohss_file):
     path.write_bytes(rezip(data, {part: sheet.encode()}))
     got = refuse_measured(path)
     assert got["message"] is not None and "999,999 rows by 4 columns" in got["message"], got
-    assert got["seconds"] < MAX_SECONDS and got["peak_mb"] < MAX_PEAK_MB, got
+    assert got["cpu_seconds"] < MAX_SECONDS and got["peak_mb"] < MAX_PEAK_MB, got
