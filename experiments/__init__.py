@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 from pathlib import Path
+
+import forecasting
 
 LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
 
@@ -22,3 +25,38 @@ def protocol_args(doc: str, here: Path, workers: bool = True) -> argparse.Namesp
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     return args
+
+
+def provenance(catalog=None, store_fingerprint: str | None = None) -> dict[str, object]:
+    """What a study's results were measured with, written into its results file.
+
+    The commit (and whether tracked files had uncommitted changes), the package version, and when
+    given the catalog's fingerprint and size and the store's fingerprint: a figure can be traced
+    to the code and catalog that produced it, and a catalog edit after a study shows as a
+    different fingerprint rather than a silent change of its sample.
+    """
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=10,
+                cwd=Path(__file__).parent,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    out: dict[str, object] = {
+        "commit": git("rev-parse", "HEAD") or "unknown (not a git checkout)",
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "package_version": forecasting.__version__,
+    }
+    if catalog is not None:
+        out |= {"catalog_events": len(catalog), "catalog_sha256": catalog.fingerprint()}
+    if store_fingerprint is not None:
+        out["store_fingerprint"] = store_fingerprint
+    return out

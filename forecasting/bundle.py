@@ -32,6 +32,7 @@ from forecasting.frame import (
     check_level,
     forecast_columns,
     hi_col,
+    interval_list,
     lo_col,
     months_between,
 )
@@ -71,6 +72,10 @@ def future_regressors(model: Forecaster, X: pd.DataFrame | None, h: int) -> pd.D
     if X is None or not model.regressors_:
         return pd.DataFrame(index=future_index(model.cutoff_, h))
     return carry_forward(X.loc[: model.cutoff_, model.regressors_], h)
+
+
+#: The model a derived series (a parent less its served children) is served by.
+DERIVED = "derived"
 
 
 @dataclass
@@ -183,6 +188,11 @@ class Bundle:
             return self.hierarchy.children[key].y
         raise UnknownSeriesError(key, close_keys(key, [*self.models, *self.derived_keys]))
 
+    def histories(self) -> dict[str, pd.Series]:
+        """Every served series' observed counts by key: the candidates the ``controls``
+        counterfactual method chooses its controls from."""
+        return {key: entry.y for key, entry in self.models.items()}
+
     def as_of(self, key: str) -> pd.Timestamp:
         """The newest month any series of ``key``'s hierarchy has: forecasts start after it."""
         last = self.history(key).index[-1]
@@ -194,6 +204,35 @@ class Bundle:
     def reconciled(self, key: str) -> bool:
         """Whether ``key``'s served means come from its hierarchy rather than its own model."""
         return self.hierarchy is not None and key in self.hierarchy.reconciled
+
+    def model_label(self, key: str) -> str:
+        """The family a series is served by; ``derived`` for a series the hierarchy derives."""
+        return self.series_model(key).model_name if key in self.models else DERIVED
+
+    def forecast_record(self, key: str, h: int, level: Sequence[int] | None = None) -> dict:
+        """One series' forecast as the API and the CLI answer it (``/v1/forecast``'s JSON without
+        the version): its model, as-of month, and rows of nowcasts then ``h`` forecast months."""
+        level = self.check_request(h, level)
+        frame = self.forecast(key, h, level)
+        columns = forecast_columns(level)
+        values = frame[columns].to_numpy(dtype=float).round(1)
+        rows = []
+        for ds, kind, row in zip(frame[DS], frame[KIND], values, strict=True):
+            record = {
+                DS: f"{ds:%Y-%m-%d}",
+                KIND: kind,
+                **dict(zip(columns, row.tolist(), strict=True)),
+            }
+            record["intervals"] = interval_list(record, level)
+            rows.append(record)
+        return {
+            SERIES: key,
+            "model": self.model_label(key),
+            "level": list(level),
+            "last_observed": f"{self.history(key).index[-1]:%Y-%m}",
+            "as_of": f"{self.as_of(key):%Y-%m}",
+            "rows": rows,
+        }
 
     def series_model(self, key: str) -> SeriesModel:
         """The entry for ``key``; an unknown key raises with close matches."""
@@ -231,6 +270,7 @@ class Bundle:
                 key,
                 n_paths=n_paths,
                 horizon=months_between(entry.y.index[-1], self.as_of(key)) + self.max_h,
+                candidates=self.histories(),
             )
             self._engines[key] = cached
         return cached

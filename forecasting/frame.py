@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -63,6 +63,11 @@ MONTHS_APART = "months_apart"
 #: Design-matrix columns of measured indicators (continuous regressors, ``log1p`` of the count)
 #: are named ``indicator:<key>``; every other column is an intervention's.
 INDICATOR_PREFIX = "indicator:"
+#: Columns of control series (the ``controls`` counterfactual method: other encounter series as
+#: continuous regressors, ``log1p`` of the count) are named ``control:<key>``.
+CONTROL_PREFIX = "control:"
+#: Design-matrix columns that are measured levels rather than interventions' shapes.
+MEASURED_PREFIXES = (INDICATOR_PREFIX, CONTROL_PREFIX)
 #: The two ends of an interval.
 LO = "lo"
 HI = "hi"
@@ -90,6 +95,11 @@ def indicator_column(key: str) -> str:
     return f"{INDICATOR_PREFIX}{key}"
 
 
+def control_column(key: str) -> str:
+    """The design-matrix column of a control series, e.g. ``control:northern/usbp``."""
+    return f"{CONTROL_PREFIX}{key}"
+
+
 def lo_col(level: int, stem: str | None = None) -> str:
     """The lower bound column of the ``level`` % interval, e.g. ``lo_80``."""
     return interval_col(LO, level, stem)
@@ -103,6 +113,14 @@ def hi_col(level: int, stem: str | None = None) -> str:
 def interval_columns(level: Iterable[int], stem: str | None = None) -> list[str]:
     """``lo_<l>, hi_<l>`` (with the stem, if any) for each level in the order given."""
     return [interval_col(b, lv, stem) for lv in level for b in BOUNDS]
+
+
+def interval_list(row: Mapping, levels: Iterable[int], stem: str | None = None) -> list[dict]:
+    """``row``'s intervals of ``stem`` as a declared list ``[{level, lo, hi}]`` (what the JSON
+    answers carry beside the ``lo_<L>`` / ``hi_<L>`` keys)."""
+    return [
+        {"level": lv, LO: row.get(lo_col(lv, stem)), HI: row.get(hi_col(lv, stem))} for lv in levels
+    ]
 
 
 def check_level(level: Sequence[int]) -> list[int]:

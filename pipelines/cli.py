@@ -19,6 +19,7 @@ from pipelines import ingest as ingest_mod
 from pipelines.config import DEFAULT_EXPERIMENT, DEFAULT_MARGIN, Experiment
 from pipelines.counterfactual_cmd import counterfactual, decompose, sensitivity
 from pipelines.executors import EXECUTORS
+from pipelines.forecast_cmd import forecast
 from pipelines.interventions_cmd import interventions
 from pipelines.serve_cmd import run_server, serve
 
@@ -111,6 +112,7 @@ def main(verbose: bool, debug: bool) -> None:
 
 
 main.add_command(interventions)
+main.add_command(forecast)
 main.add_command(counterfactual)
 main.add_command(decompose)
 main.add_command(sensitivity)

@@ -67,6 +67,7 @@ class FittedSeries:
     catalog: Catalog
     version: str | None = None
     bundle: Bundle | None = None
+    panel: pd.DataFrame | None = None
 
     @property
     def source(self) -> str:
@@ -107,7 +108,7 @@ def _fit(key: str, make: Callable[[], Forecaster], indicators: list[str] = ()) -
         f"{y.index[-1]:%Y-%m}",
         len(y),
     )
-    return FittedSeries(model.fit(y, X), y, X, catalog)
+    return FittedSeries(model.fit(y, X), y, X, catalog, panel=panel)
 
 
 def _fitted_model(key: str, indicators: list[str] = ()) -> FittedSeries:
@@ -122,7 +123,7 @@ def _fitted_structural_model(key: str) -> FittedSeries:
     return _fit(key, UCM)
 
 
-def _champion() -> tuple[Bundle, str]:
+def champion() -> tuple[Bundle, str]:
     """The registered champion's bundle and version, from the configured tracking store."""
     import mlflow.pyfunc
 
@@ -142,7 +143,7 @@ def _champion() -> tuple[Bundle, str]:
 def _champion_model(key: str, capability: Capability = Capability.REGRESSION) -> FittedSeries:
     """The champion's regression on interventions for ``key`` with ``capability``
     (``COMPONENTS`` for decompositions), what the API answers from."""
-    bundle, version = _champion()
+    bundle, version = champion()
     entry = bundle.series_model(key)
     try:
         model = bundle.effect_model(key, capability)
@@ -167,12 +168,12 @@ def _levels(ctx: click.Context, param: click.Parameter, value: tuple[int, ...]) 
     return sorted(set(value))
 
 
-def _fmt(value: float) -> str:
+def fmt(value: float) -> str:
     return f"{value:,.0f}"
 
 
 def _interval(row: pd.Series, name: str, level: int) -> str:
-    return f"{_fmt(row[lo_col(level, name)])}..{_fmt(row[hi_col(level, name)])}"
+    return f"{fmt(row[lo_col(level, name)])}..{fmt(row[hi_col(level, name)])}"
 
 
 def _counterfactual_table(frame: pd.DataFrame, level: int) -> str:
@@ -193,19 +194,19 @@ def _counterfactual_table(frame: pd.DataFrame, level: int) -> str:
             (
                 f"{row[DS]:%Y-%m}",
                 "obs" if row["observed"] else "fcst",
-                _fmt(row["reference"]),
-                _fmt(row["counterfactual"]),
+                fmt(row["reference"]),
+                fmt(row["counterfactual"]),
                 _interval(row, "counterfactual", level),
-                _fmt(row[EFFECT]),
+                fmt(row[EFFECT]),
                 _interval(row, EFFECT, level),
-                _fmt(row[CUMULATIVE_EFFECT]),
+                fmt(row[CUMULATIVE_EFFECT]),
                 _interval(row, CUMULATIVE_EFFECT, level),
             )
         )
-    return _align(rows)
+    return align(rows)
 
 
-def _align(rows: list[tuple[str, ...]]) -> str:
+def align(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(
@@ -258,7 +259,8 @@ REFIT_OPTION = click.option(
     default=cf.REGRESSOR,
     show_default=True,
     help="regressor: effects fitted on the whole history; pre_period: fit before the change "
-    "and forecast it away.",
+    "and forecast it away; controls: the same with series the scenario's events do not act on "
+    "as regressors (past months; the notes list them with their weights).",
 )
 @LEVEL_OPTION
 @REFIT_OPTION
@@ -300,6 +302,7 @@ def counterfactual(
                 end,
                 method,
                 level,
+                candidates=cf.panel_candidates(fitted.panel) if method == cf.CONTROLS else None,
             )
         else:
             fitted = _champion_model(key)
@@ -354,8 +357,8 @@ def decompose(key: str, month: str, vs: str, level: list[int], refit: bool, as_j
     top = max(result.level)
     rows = [(dec.COMPONENT, dec.CHANGE, f"{top}%")]
     for _, row in result.frame.iterrows():
-        rows.append((row[dec.COMPONENT], _fmt(row[dec.CHANGE]), _interval(row, dec.CHANGE, top)))
-    click.echo(_align(rows))
+        rows.append((row[dec.COMPONENT], fmt(row[dec.CHANGE]), _interval(row, dec.CHANGE, top)))
+    click.echo(align(rows))
     click.echo()
     click.echo(result.summary)
     _echo_notes(result.notes)
@@ -413,7 +416,7 @@ def sensitivity(
                 else "",
             )
         )
-    click.echo(_align(rows))
+    click.echo(align(rows))
     click.echo()
     click.echo(report["summary"])
     click.echo(fitted.source)

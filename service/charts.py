@@ -22,7 +22,7 @@ def _events(served: Served, key: str) -> list[tuple[pd.Timestamp, str]]:
 
 
 def forecast_png(served: Served, key: str, h: int, level: list[int]) -> bytes:
-    model = served.model_label(key)
+    model = served.bundle.model_label(key)
     frame = served.forecast_frame(key, h, level)
     as_of = f"{served.bundle.as_of(key):%Y-%m}"
     title = f"{key}: {model} forecast from {as_of} (model version {served.version})"

@@ -410,7 +410,7 @@ class CounterfactualRequest(_In):
         default=None, description="First month; default: the first month the scenario changes."
     )
     end: YearMonth | None = Field(default=None, description="Last month; default: a year on.")
-    method: Literal["regressor", "pre_period"] = "regressor"
+    method: Literal["regressor", "pre_period", "controls"] = "regressor"
     level: list[BodyLevel] | None = Field(
         default=None,
         min_length=1,

@@ -24,11 +24,10 @@ from fastapi.concurrency import run_in_threadpool
 
 import forecasting.counterfactual as cf
 from forecasting.bundle import Bundle, SeriesModel
-from forecasting.frame import DS, MEAN, forecast_columns, months_between
+from forecasting.frame import DS, MEAN, months_between
 from forecasting.hierarchy import FORECAST, KIND
 from forecasting.models.base import Capability, Forecaster
 from service import exceedance
-from service.intervals import intervals
 
 log = logging.getLogger("service")
 
@@ -44,10 +43,6 @@ class ModelInfo:
     source: str  # "tracking" or "cache"
     loaded_at: dt.datetime
     tracking_uri: str
-
-
-#: The model a derived series (a parent less its served children) is served by.
-DERIVED = "derived"
 
 
 @dataclass
@@ -190,7 +185,13 @@ class Served:
                 # SARIMAX / UCM the same training fitted for the series.
                 model = self.bundle.effect_model(key)
                 engine = cf.CounterfactualEngine(
-                    model, entry.y, entry.X, self.bundle.catalog, key, horizon=self.bundle.max_h
+                    model,
+                    entry.y,
+                    entry.X,
+                    self.bundle.catalog,
+                    key,
+                    horizon=self.bundle.max_h,
+                    candidates=self.bundle.histories(),
                 ).warm()
             except NotImplementedError as exc:
                 cap.reason = f"the served model of {key} is {entry.model_name}: {exc}"
@@ -242,24 +243,9 @@ class Served:
         self, key: str, h: int, level: Sequence[int], thresholds: Sequence[float]
     ) -> dict:
         """The JSON object of one series' forecast (see ``schemas.ForecastResponse``)."""
-        frame = self.forecast_frame(key, h, level)
-        columns = forecast_columns(level)
-        values = frame[columns].to_numpy(dtype=float).round(1)
-        rows = [
-            {DS: month(ds), KIND: kind, **dict(zip(columns, row.tolist(), strict=True))}
-            for ds, kind, row in zip(frame[DS], frame[KIND], values, strict=True)
-        ]
-        for row in rows:
-            row["intervals"] = intervals(row, level)
-        payload: dict = {
-            "series": key,
-            "model_version": self.version,
-            "model": self.model_label(key),
-            "level": list(level),
-            "last_observed": f"{self.bundle.history(key).index[-1]:%Y-%m}",
-            "as_of": f"{self.bundle.as_of(key):%Y-%m}",
-            "rows": rows,
-        }
+        record = self.bundle.forecast_record(key, h, level)
+        rows = record["rows"]
+        payload: dict = {"series": key, "model_version": self.version, **record}
         if thresholds:
             probs, method = self.exceedance(key, h, thresholds)
             for row, p in zip(rows, probs, strict=True):
@@ -318,10 +304,6 @@ class Served:
         """The regression families (sarimax, ucm) the bundle holds for the series."""
         return list(self.entry(key).regressions())
 
-    def model_label(self, key: str) -> str:
-        """The family a series is served by; ``derived`` for a series the hierarchy derives."""
-        return self.entry(key).model_name if key in self.bundle.models else DERIVED
-
     def series_summary(self, key: str) -> dict:
         y = self.bundle.history(key)
         cap = self.capability.get(key, Answers())
@@ -329,7 +311,7 @@ class Served:
         first = first[first[KIND] == FORECAST]
         return {
             "series": key,
-            "model": self.model_label(key),
+            "model": self.bundle.model_label(key),
             "history_start": f"{y.index[0]:%Y-%m}",
             "history_end": f"{y.index[-1]:%Y-%m}",
             "as_of": f"{self.bundle.as_of(key):%Y-%m}",

@@ -57,7 +57,9 @@ def mlflow_argv(port: int, backend_uri: str, artifacts: Path) -> list[str]:
 class MlflowServer:
     """``mlflow server`` from an argv (its own process group), stopped whole."""
 
-    def __init__(self, argv: list[str], cwd: Path, timeout: float = 120):
+    # Its start-up imports MLflow's whole server (seconds on a quiet machine); under CI's load it
+    # has taken over 90 s, so the wait is long and the log is shown when it runs out.
+    def __init__(self, argv: list[str], cwd: Path, timeout: float = 300):
         port = argv[argv.index("--port") + 1]
         self.url = f"http://127.0.0.1:{port}"
         self.log = cwd / "mlflow-server.log"

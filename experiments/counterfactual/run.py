@@ -27,9 +27,10 @@ import tempfile
 import time
 import warnings
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -164,24 +165,36 @@ def tasks(config: dict) -> tuple[list[Task], dict[str, str]]:
                 onset - pd.DateOffset(months=config["pre_months"]) : onset
                 + pd.DateOffset(months=config["post_months"] - 1)
             ]
-            for inj in config["injections"]:
-                shape = inj["shape"] if isinstance(inj["shape"], dict) else {"type": inj["shape"]}
-                out.append(
-                    Task(
-                        id=f"{key.replace('/', '_')}-{onset:%Y-%m}-{inj['name']}",
-                        key=key,
-                        onset=f"{onset:%Y-%m}",
-                        injection=inj["name"],
-                        shape=shape,
-                        effect_pct=float(inj["effect_pct"]),
-                        y=window.tolist(),
-                        start=f"{window.index[0]:%Y-%m}",
-                    )
-                )
+            out += injections(key, onset, window, config)
     return out, skipped
 
 
-def _user_catalog(folder: Path, onset: str, shape: dict, sign: int) -> Path:
+def injections(
+    key: str, onset: pd.Timestamp, window: pd.Series, config: dict, prefix: str = ""
+) -> list[Task]:
+    """One task per configured injection at ``onset`` into ``window`` (the series' months)."""
+    out = []
+    for inj in config["injections"]:
+        shape = inj["shape"] if isinstance(inj["shape"], dict) else {"type": inj["shape"]}
+        out.append(
+            Task(
+                id=f"{prefix}{key.replace('/', '_')}-{onset:%Y-%m}-{inj['name']}",
+                key=key,
+                onset=f"{onset:%Y-%m}",
+                injection=inj["name"],
+                shape=shape,
+                effect_pct=float(inj["effect_pct"]),
+                y=window.tolist(),
+                start=f"{window.index[0]:%Y-%m}",
+            )
+        )
+    return out
+
+
+def _user_catalog(
+    folder: Path, onset: str, shape: dict, sign: int, scope: str | dict = "all"
+) -> Path:
+    """A catalog file with the injected event (acting on ``scope``), as an analyst would add."""
     path = folder / f"injected-{shape['type']}.yaml"
     event = {
         "id": INJECTED_ID,
@@ -189,7 +202,7 @@ def _user_catalog(folder: Path, onset: str, shape: dict, sign: int) -> Path:
         "start": f"{onset}-01",
         "actor": "other",
         "kind": "other",
-        "scope": "all",
+        "scope": scope,
         "shape": shape,
         "expected_sign": sign,
         "source": "experiments/counterfactual",
@@ -236,8 +249,15 @@ def _project_estimates(task: Task, y: pd.Series, config: dict) -> list[dict]:
 
 
 def _causalimpact_estimates(
-    y: pd.Series, post: np.ndarray, level: int, methods: list[str]
+    y: pd.Series,
+    post: np.ndarray,
+    level: int,
+    methods: list[str],
+    models: dict[str, dict] = CAUSALIMPACT_MODELS,
+    exog: np.ndarray | None = None,
 ) -> list[dict]:
+    """The port's estimates with each of ``models`` (``UnobservedComponents`` arguments) named
+    in ``methods``; ``exog``: control regressors, one column each over ``y``'s months."""
     from causalimpact import CausalImpact
     from statsmodels.tsa.statespace.structural import UnobservedComponents
 
@@ -249,11 +269,11 @@ def _causalimpact_estimates(
     endog = z.to_numpy().copy()
     endog[post] = np.nan
     rows = []
-    for name, spec in CAUSALIMPACT_MODELS.items():
+    for name, spec in models.items():
         if name not in methods:
             continue
         impact = CausalImpact(
-            ucm_model=UnobservedComponents(endog, **spec),
+            ucm_model=UnobservedComponents(endog, **spec, exog=exog),
             post_period_response=z[post].to_numpy(),
             alpha=1 - level / 100,
         )
@@ -275,8 +295,18 @@ def _causalimpact_estimates(
     return rows
 
 
-def run_task(task: Task, config: dict) -> dict:
-    """Inject the effect and estimate it with every method; one record per (task, method)."""
+#: A method besides the project's and the port's: (task, injected series, config) -> estimates.
+Estimator = Callable[[Task, pd.Series, dict], list[dict]]
+
+
+def run_task(
+    task: Task, config: dict, extra: Sequence[Estimator] = (), facts: dict | None = None
+) -> dict:
+    """Inject the effect and estimate it with every method; one record per (task, method).
+
+    ``extra`` estimators run between the project's methods and the CausalImpact port; ``facts``
+    are copied into the record.
+    """
     started = time.perf_counter()
     index = pd.date_range(task.start, periods=len(task.y), freq="MS", name="ds")
     y = pd.Series(task.y, index=index, name=task.key)
@@ -287,6 +317,7 @@ def run_task(task: Task, config: dict) -> dict:
     rows = []
     for estimate in (
         lambda: _project_estimates(task, injected, config),
+        *(partial(method, task, injected, config) for method in extra),
         lambda: _causalimpact_estimates(injected, post, config["level"], config["methods"]),
     ):
         try:
@@ -297,25 +328,30 @@ def run_task(task: Task, config: dict) -> dict:
     info = {k: v for k, v in asdict(task).items() if k != "y"}
     return {
         **info,
+        **(facts or {}),
         "truth": truth,
         "seconds": time.perf_counter() - started,
         "estimates": rows,
     }
 
 
-def _cached(task: Task, config: dict) -> dict:
+def cached(
+    task: Task, config: dict, extra: Sequence[Estimator] = (), facts: dict | None = None
+) -> dict:
+    """:func:`run_task`, read from ``.cache/`` when it ran before."""
     path = HERE / ".cache" / f"{task.id}{config['name']}.json"
     if path.exists():
         return json.loads(path.read_text())
-    record = run_task(task, config)
+    record = run_task(task, config, extra, facts)
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(record))
     return record
 
 
-def errors(records: list[dict]) -> pd.DataFrame:
+def errors(records: list[dict], facts: Sequence[str] = ()) -> pd.DataFrame:
     """One row per (injection, method) estimate: its error as a share of the truth, and whether
-    its interval covers the truth and excludes zero."""
+    its interval covers the truth and excludes zero; ``fallback`` where another method answered
+    (``answered``), and the records' ``facts``."""
     rows = []
     for rec in records:
         for est in rec["estimates"]:
@@ -332,6 +368,8 @@ def errors(records: list[dict]) -> pd.DataFrame:
                     "excludes_zero": est["lo"] > 0 or est["hi"] < 0,
                     "width": (est["hi"] - est["lo"]) / abs(rec["truth"]),
                     "dropped": est["dropped"],
+                    "fallback": est.get("answered", est["method"]) != est["method"],
+                    **{name: rec[name] for name in facts},
                 }
             )
     return pd.DataFrame(rows)
@@ -489,7 +527,7 @@ def main() -> None:
     started = time.perf_counter()
     records = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(_cached, task, config): task for task in todo}
+        futures = {pool.submit(cached, task, config): task for task in todo}
         for i, future in enumerate(as_completed(futures), start=1):
             record = future.result()
             records.append(record)

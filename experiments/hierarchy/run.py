@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from experiments import protocol_args
+from experiments import protocol_args, provenance
 from forecasting.backtest import backtest, observed_by
 from forecasting.calibration import Calibrator
 from forecasting.data import ObservationStore
@@ -314,7 +314,9 @@ def main() -> None:
     log.info("evaluation: %d tasks in %.0fs", len(tasks), time.perf_counter() - start)
     table = summarise(rows, config["level"])
     reached = targets(table)
+    store = ObservationStore(encounters_home())
     results_json = {
+        "provenance": provenance(store_fingerprint=store.fingerprint()),
         "share_settings": label,
         "targets": reached,
         "table": table.round(4).to_dict(orient="records"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from experiments import protocol_args
+from experiments import protocol_args, provenance
 from forecasting.counterfactual import CounterfactualEngine
 from forecasting.data import ObservationStore
 from forecasting.frame import COUNTERFACTUAL, EFFECT, REFERENCE, hi_col, lo_col, series_history
@@ -146,7 +146,10 @@ def main() -> None:
     )
     results = run(config)
     here = args.config.resolve().parent
-    (here / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    store = ObservationStore(encounters_home())
+    catalog = load_catalog(known_series=store.panel()["unique_id"].unique())
+    record = {"provenance": provenance(catalog, store.fingerprint()), "series": results}
+    (here / "results.json").write_text(json.dumps(record, indent=2) + "\n")
     (here / "results.md").write_text(markdown(config, results))
     log.info("wrote results.md")
 

@@ -13,7 +13,7 @@ months (past, future or both), the result holds per month:
 - ``cumulative_effect``: the effect summed from the span's first month.
 
 Each comes with its mean and central intervals, from paths that carry the uncertainty of the
-estimated effects. Two methods:
+estimated effects. Three methods:
 
 ``regressor`` (default)
     Effects fitted over the whole history. Under the model ``log1p(y) = X beta + u`` with errors
@@ -35,6 +35,13 @@ estimated effects. Two methods:
     about observed months: the change must start by the last observed month, and additions are
     not accepted. A scaling by ``f`` moves the counterfactual a share ``1 - f`` of the way from
     the reference to that forecast on the log scale.
+``controls``
+    ``pre_period`` with control series as regressors: other series the scenario's events do not
+    act on, chosen from the engine's ``candidates`` by the catalog's scopes and the months before
+    the change, so that what the series shares with them after the change is in the
+    counterfactual (CausalImpact with control series; :mod:`forecasting.counterfactual.controls`
+    says which series qualify). Past months only; where no series qualifies the answer comes
+    from ``regressor`` and says so.
 
 Column naming (frame and JSON rows): ``ds``, ``observed`` (bool), then for each quantity ``q`` in
 ``reference``, ``counterfactual``, ``effect``, ``cumulative_effect``: ``q`` (mean over paths, on
@@ -48,7 +55,9 @@ The heavy part (coefficient draws, baseline paths, the pre-period fits) is compu
 :mod:`forecasting.narrative`.
 """
 
+from forecasting.counterfactual.controls import panel_candidates
 from forecasting.counterfactual.engine import (
+    CONTROLS,
     DEFAULT_HORIZON,
     DEFAULT_PATHS,
     METHODS,
@@ -61,6 +70,7 @@ from forecasting.counterfactual.result import CounterfactualResult, counterfactu
 from forecasting.narrative import describe_scenario
 
 __all__ = [
+    "CONTROLS",
     "DEFAULT_HORIZON",
     "DEFAULT_PATHS",
     "METHODS",
@@ -71,4 +81,5 @@ __all__ = [
     "counterfactual",
     "counterfactual_columns",
     "describe_scenario",
+    "panel_candidates",
 ]

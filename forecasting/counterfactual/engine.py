@@ -3,7 +3,7 @@ changes, and the ``regressor`` method (see the package docstring)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 
 from forecasting.backtest import carry_forward
+from forecasting.counterfactual.controls import CONTROLS, Controls
 from forecasting.counterfactual.pre_period import PrePeriod
 from forecasting.counterfactual.refits import OrderAveraging
 from forecasting.counterfactual.result import CounterfactualResult, Paths, Span, assemble
 from forecasting.errors import DataError, ScenarioError
-from forecasting.frame import DEFAULT_LEVEL, DS, INDICATOR_PREFIX, check_level
+from forecasting.frame import DEFAULT_LEVEL, DS, MEASURED_PREFIXES, check_level
 from forecasting.interventions import (
     AddedRegressor,
     Catalog,
@@ -28,7 +29,7 @@ from forecasting.models.base import Forecaster
 
 REGRESSOR = "regressor"
 PRE_PERIOD = "pre_period"
-METHODS = (REGRESSOR, PRE_PERIOD)
+METHODS = (REGRESSOR, PRE_PERIOD, CONTROLS)
 #: Months after the cutoff an engine simulates by default (the service's longest horizon).
 DEFAULT_HORIZON = 36
 #: The span's length when only its start is known (a year, the question analysts ask).
@@ -65,7 +66,7 @@ class Change:
     changed: np.ndarray
 
 
-class CounterfactualEngine(OrderAveraging, PrePeriod):
+class CounterfactualEngine(OrderAveraging, PrePeriod, Controls):
     """Counterfactuals of one fitted series, with the heavy parts computed once.
 
     Build one per fitted model and reuse it: the coefficient draws, the baseline paths over
@@ -89,6 +90,9 @@ class CounterfactualEngine(OrderAveraging, PrePeriod):
             ``X``'s columns. Default: each regressor held at its cutoff value, as served
             forecasts hold them. A pre-period fit is given the full series' design instead:
             its months after the cutoff were observed, events as dated.
+        candidates: other series' monthly counts by key, from which the ``controls`` method
+            chooses its controls (see :mod:`forecasting.counterfactual.controls`); none: that
+            method answers with ``regressor`` and says so.
 
     Raises:
         NotFittedError: the model is not fitted.
@@ -109,8 +113,10 @@ class CounterfactualEngine(OrderAveraging, PrePeriod):
         horizon: int = DEFAULT_HORIZON,
         average_orders: bool = True,
         X_future: pd.DataFrame | None = None,
+        candidates: Mapping[str, pd.Series] | None = None,
     ):
         self.model = model
+        self.candidates: Mapping[str, pd.Series] = candidates or {}
         self.average_orders = average_orders
         self.reg: Regression = regression_of(model).regression()
         for name, value, low in (("n_paths", n_paths, 1), ("horizon", horizon, 1)):
@@ -126,7 +132,7 @@ class CounterfactualEngine(OrderAveraging, PrePeriod):
         self.X = self._check_X(X)
         regressors = catalog.regressors(series_key)
         unknown = [
-            c for c in self.X.columns if c not in regressors and not c.startswith(INDICATOR_PREFIX)
+            c for c in self.X.columns if c not in regressors and not c.startswith(MEASURED_PREFIXES)
         ]
         if unknown:
             raise DataError(
@@ -149,6 +155,7 @@ class CounterfactualEngine(OrderAveraging, PrePeriod):
         self.z = np.log1p(self.y.to_numpy(dtype=float))
         self._pre: dict[pd.Timestamp, CounterfactualEngine] = {}
         self._kept: dict[tuple[str, ...], CounterfactualEngine] = {}
+        self._with_controls: dict[tuple, CounterfactualEngine] = {}
         self._changes: dict[Scenario, Change] = {}
 
     def _check_y(self, y: pd.Series) -> pd.Series:
@@ -236,7 +243,7 @@ class CounterfactualEngine(OrderAveraging, PrePeriod):
             start: first month (``"2024-01"`` or any date in it); default: the first month the
                 scenario changes the design, or the month after the cutoff when it changes none.
             end: last month; default: ``start`` plus 11 months, within the horizon.
-            method: ``regressor`` or ``pre_period`` (see the module docstring).
+            method: ``regressor``, ``pre_period`` or ``controls`` (see the module docstring).
             level: interval levels in percent.
 
         Returns:
@@ -265,12 +272,15 @@ class CounterfactualEngine(OrderAveraging, PrePeriod):
                 f"the scenario changes no regressor of {self.series_key} between "
                 f"{self.months[rows[0]]:%Y-%m} and {self.months[rows[-1]]:%Y-%m}"
             )
+        answered = method
         if method == REGRESSOR or not changed.any():
             paths = self._averaged(scenario, rows, notes)
+        elif method == CONTROLS:
+            paths, answered = self._controls(scenario, delta, changed, rows, notes)
         else:
             paths = self._pre_period(scenario, delta, changed, rows, notes)
         span = Span(self.series_key, self.months[rows], rows < len(self.y))
-        return assemble(span, scenario, method, levels, paths, notes)
+        return assemble(span, scenario, answered, levels, paths, notes)
 
     def _span(
         self, start: object | None, end: object | None, changed: np.ndarray, notes: list[str]
@@ -416,6 +426,7 @@ def counterfactual(
     level: Sequence[int] = DEFAULT_LEVEL,
     n_paths: int = DEFAULT_PATHS,
     rng: np.random.Generator | int | None = 0,
+    candidates: Mapping[str, pd.Series] | None = None,
 ) -> CounterfactualResult:
     """The counterfactual of one series under a scenario; see the module docstring.
 
@@ -431,10 +442,11 @@ def counterfactual(
         scenario: the changes.
         start, end: the span (months, past and/or future); defaults as in
             :meth:`CounterfactualEngine.run`.
-        method: ``regressor`` or ``pre_period``.
+        method: ``regressor``, ``pre_period`` or ``controls``.
         level: interval levels in percent.
         n_paths: simulated paths behind the intervals.
         rng: seed or generator.
+        candidates: other series' counts by key, for the ``controls`` method.
 
     Returns:
         The per-month frame, totals, summary and notes.
@@ -444,5 +456,7 @@ def counterfactual(
     if end is not None and cutoff is not None:
         last = _month(end, "end")
         horizon = max(1, (last.year - cutoff.year) * 12 + last.month - cutoff.month)
-    engine = CounterfactualEngine(model, y, X, catalog, series_key, n_paths, rng, horizon)
+    engine = CounterfactualEngine(
+        model, y, X, catalog, series_key, n_paths, rng, horizon, candidates=candidates
+    )
     return engine.run(scenario, start, end, method, level)

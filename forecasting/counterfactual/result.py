@@ -46,7 +46,8 @@ class CounterfactualResult:
     Attributes:
         series: the series key.
         scenario: the scenario.
-        method: ``regressor`` or ``pre_period``.
+        method: the method that answered: ``regressor``, ``pre_period`` or ``controls``
+            (``regressor`` when ``controls`` found no control; the notes say so).
         level: interval levels in percent, ascending.
         frame: one row per month of the span, columns :func:`counterfactual_columns`; counts.
         totals: over the whole span: ``reference``, ``counterfactual`` and ``effect`` (sums of

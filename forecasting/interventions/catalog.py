@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -164,6 +165,14 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.events)
+
+    def fingerprint(self) -> str:
+        """sha256 of every event and group as validated, in order: the catalog a study ran on,
+        whichever files it came from (comments and layout do not count)."""
+        digest = hashlib.sha256()
+        for item in (*self.events, *self.groups):
+            digest.update(item.model_dump_json().encode() + b"\n")
+        return digest.hexdigest()
 
     def __contains__(self, name: object) -> bool:
         """True for an event id or a group id."""

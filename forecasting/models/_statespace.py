@@ -53,7 +53,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.statespace.mlemodel import MLEModel
 
 from forecasting.errors import EncountersWarning, NotFittedError
-from forecasting.frame import INDICATOR_PREFIX
+from forecasting.frame import MEASURED_PREFIXES
 from forecasting.models._profile import FixedErrors, Profile, ProfileFit, filter_columns
 from forecasting.models.base import Capability, Forecaster
 from forecasting.models.predictive import effect_frame, lognormal_frame
@@ -185,6 +185,7 @@ class StateSpaceForecaster(Forecaster):
             Capability.SAMPLE_PATHS,
             Capability.REGRESSION,
             Capability.KEEP,
+            Capability.CONTROLS,
         }
     )
     min_obs = 36
@@ -290,11 +291,12 @@ class StateSpaceForecaster(Forecaster):
         """
         self.theta_: dict[str, float] = {}
         values = X.to_numpy(dtype=float)
-        # An indicator is a measured level (log1p of a count), linear on the log scale.
+        # An indicator or a control series is a measured level (log1p of a count), linear on
+        # the log scale.
         fractional = [
             c
             for j, c in enumerate(X.columns)
-            if np.any((values[:, j] % 1) != 0) and not c.startswith(INDICATOR_PREFIX)
+            if np.any((values[:, j] % 1) != 0) and not c.startswith(MEASURED_PREFIXES)
         ]
         for _ in range(SHAPE_ITERATIONS):
             beta = dict(zip(X.columns, fit.beta, strict=True))

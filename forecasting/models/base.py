@@ -70,6 +70,11 @@ class Capability(StrEnum):
     ORDERS = "orders"
     #: Refits keeping named regressors whatever their ``|t|`` (``clone(keep=...)``).
     KEEP = "keep"
+    #: Reads ``control:`` and ``indicator:`` columns (``log1p`` of a measured count) as linear
+    #: regressors beside the interventions, with their coefficients' covariance in its paths:
+    #: the ``controls`` counterfactual method fits it on the months before a change with other
+    #: series as controls.
+    CONTROLS = "controls"
     #: Fits one model across several series: built with ``pool=`` (the series and the indicators
     #: they read) and ``series=`` (its own key in the pool), which training supplies.
     POOLED = "pooled"
@@ -77,7 +82,13 @@ class Capability(StrEnum):
 
 #: What a family built with ``use_regressors=False`` cannot do, whatever it declares.
 NEEDS_REGRESSORS = frozenset(
-    {Capability.REGRESSORS, Capability.EFFECTS, Capability.REGRESSION, Capability.KEEP}
+    {
+        Capability.REGRESSORS,
+        Capability.EFFECTS,
+        Capability.REGRESSION,
+        Capability.KEEP,
+        Capability.CONTROLS,
+    }
 )
 
 

@@ -4,8 +4,8 @@ happens next), from the served model of that series.
 A series' :class:`~forecasting.counterfactual.CounterfactualEngine` is built when its bundle
 loads (coefficient draws and baseline paths), so a request on a catalog scenario is array
 arithmetic (~5 ms); answers are kept per bundle, keyed by the request, and a repeated request is
-a dict read on the event loop. ``pre_period`` refits the model on the months before the change the
-first time a change month is asked for (seconds): such refits run one at a time
+a dict read on the event loop. ``pre_period`` and ``controls`` refit the model on the months before
+the change the first time a change month is asked for (seconds): such refits run one at a time
 (``ENCOUNTERS_MAX_CONCURRENT_FITS``), and the series' other counterfactuals wait for it, since an
 engine answers one request at a time.
 """
@@ -22,12 +22,11 @@ from pydantic_core import PydanticCustomError
 
 import forecasting.counterfactual as cf
 from forecasting.errors import DataError, ScenarioError
-from forecasting.frame import COUNTERFACTUAL, CUMULATIVE_EFFECT, EFFECT, REFERENCE
+from forecasting.frame import COUNTERFACTUAL, CUMULATIVE_EFFECT, EFFECT, REFERENCE, interval_list
 from forecasting.interventions import Scenario
 from service import charts
 from service.deps import RegistryDep, ServedDep
 from service.errors import NotAnswerable, RequestError
-from service.intervals import intervals
 from service.openapi import MARK, catalog_ids, unknown_id
 from service.routes.forecast import JSON, PNG, LevelQuery, check_request
 from service.schemas import (
@@ -77,7 +76,7 @@ def run(
         )
     unknown_events(served, scenario, (where, "scenario"))
     try:
-        if method == cf.PRE_PERIOD:
+        if method in (cf.PRE_PERIOD, cf.CONTROLS):
             with fit_slots, served.engine_lock(series):
                 result = engine.run(scenario, start, end, method, levels)
         else:
@@ -102,7 +101,7 @@ def unknown_events(served: Served, scenario: Scenario, loc: tuple[str, str]) -> 
 def payload(served: Served, result: cf.CounterfactualResult) -> dict:
     data = {"series": result.series, "model_version": served.version, **result.to_dict()}
     for row in data["rows"]:
-        row["intervals"] = {q: intervals(row, result.level, q) for q in QUANTITIES}
+        row["intervals"] = {q: interval_list(row, result.level, q) for q in QUANTITIES}
     return data
 
 
@@ -180,7 +179,7 @@ def counterfactual_chart(
     ],
     start: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
     end: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
-    method: Literal["regressor", "pre_period"] = "regressor",
+    method: Literal["regressor", "pre_period", "controls"] = "regressor",
     level: LevelQuery = None,
 ) -> Response:
     """Fan chart of the reference and the counterfactual with history and event markers."""

@@ -7,9 +7,9 @@ from fastapi.responses import Response
 
 import forecasting.decompose as dec
 from forecasting.errors import DataError
+from forecasting.frame import interval_list
 from service.deps import ServedDep
 from service.errors import NotAnswerable, RequestError
-from service.intervals import intervals
 from service.routes.forecast import JSON, check_request
 from service.schemas import SERIES_ERRORS, DecomposeRequest, DecomposeResponse
 from service.served import Served, dumps
@@ -43,7 +43,7 @@ def _body(served: Served, request: DecomposeRequest, levels: list[int]) -> bytes
         raise NotAnswerable(("body", "month"), str(exc)) from exc
     data = {"model_version": served.version, **result.to_dict()}
     for component in data["components"]:
-        component["intervals"] = intervals(component, levels, dec.CHANGE)
+        component["intervals"] = interval_list(component, levels, dec.CHANGE)
     return dumps(data)
 
 

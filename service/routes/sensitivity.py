@@ -13,10 +13,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from forecasting.errors import DataError, ScenarioError
+from forecasting.frame import interval_list
 from forecasting.sensitivity import onset_report
 from service.deps import RegistryDep, ServedDep
 from service.errors import NotAnswerable, RequestError
-from service.intervals import intervals
 from service.openapi import catalog_ids, unknown_id
 from service.routes.forecast import JSON, check_request
 from service.schemas import SERIES_ERRORS, SensitivityRequest, SensitivityResponse
@@ -57,7 +57,7 @@ def _body(
     except DataError as exc:
         raise NotAnswerable(("body", "series"), str(exc)) from exc
     for row in report["rows"]:
-        row["intervals"] = intervals(row, levels)
+        row["intervals"] = interval_list(row, levels)
     return dumps({"model_version": served.version, **report})
 
 

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.processes import stop_group
+from tests.stack import MlflowServer
 
 TINY = """
 name: tiny
@@ -70,47 +66,18 @@ def _free_port() -> int:
 @pytest.fixture
 def mlflow_server(tmp_path, monkeypatch):
     """A real ``mlflow server`` on 127.0.0.1, stopped with its whole process group."""
-    port = _free_port()
     root = tmp_path / "server"
     root.mkdir()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=root,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    argv = ["mlflow", "server", "--host", "127.0.0.1", "--port", str(_free_port())]
+    argv += ["--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
+    argv += ["--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
+    server = MlflowServer(argv, cwd=root)
+    uri = server.url
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("mlflow server did not start") from None
-                time.sleep(0.5)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         yield uri
     finally:
         try:
             fail_on_leaked_runs()
         finally:
-            stop_group(proc)
+            server.stop()

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from forecasting.data import ObservationStore
+from forecasting.home import encounters_home
 from forecasting.interventions import ENV_CATALOG
 from pipelines import counterfactual_cmd
 from pipelines.counterfactual_cmd import FittedSeries, counterfactual, decompose, sensitivity
@@ -28,7 +30,8 @@ def _fitted(fit):
     def fitted(key: str, indicators: list[str] = ()) -> FittedSeries:
         assert not indicators, "these tests move no indicator"
         f = fit(key)
-        return FittedSeries(f.model, f.y, f.X, f.catalog)
+        panel = ObservationStore(encounters_home()).panel()
+        return FittedSeries(f.model, f.y, f.X, f.catalog, panel=panel)
 
     return fitted
 
@@ -118,6 +121,39 @@ def test_counterfactual_pre_period_method(run):
     data = json.loads(result.output)
     assert data["method"] == "pre_period"
     assert any(note.startswith("pre_period:") for note in data["notes"])
+
+
+def test_counterfactual_controls_method_lists_its_controls_or_says_why_none(run):
+    parole = "{remove: [{event: us_venezuela_parole_2022}]}"
+    answers = {}
+    for name, scenario, start, end in (
+        ("parole", parole, "2022-10", "2023-03"),
+        ("surge", REMOVE, "2024-01", "2024-06"),
+    ):
+        result = run(
+            counterfactual,
+            VENEZUELA,
+            "--scenario",
+            scenario,
+            "--start",
+            start,
+            "--end",
+            end,
+            "--method",
+            "controls",
+            "--json",
+        )
+        assert result.exit_code == 0, result.output
+        answers[name] = json.loads(result.output)
+    assert answers["parole"]["method"] == "controls"
+    listed = next(n for n in answers["parole"]["notes"] if n.startswith("controls:"))
+    assert "weights (elasticities of log1p counts): southwest/usbp/citizenship=" in listed
+    # The seed's question: Mexico's surge acts on every encounter series, so none is a control.
+    assert answers["surge"]["method"] == "regressor"
+    assert any(
+        "no series qualifies as a control" in n and "answered by method regressor" in n
+        for n in answers["surge"]["notes"]
+    )
 
 
 @pytest.mark.parametrize(

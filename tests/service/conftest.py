@@ -1,9 +1,11 @@
-"""Fixtures for the service: a tiny champion trained once per session, and real servers.
+"""Fixtures for the service: a tiny champion trained once per session, the app in-process, and
+real servers.
 
 The champion bundle holds three series: two whose chosen model is a naive family (forecasts only,
 threshold probabilities from the lognormal) and one UCM (counterfactuals, decompositions, sample
-paths). Servers run as ``python -m pipelines.serve_cmd`` subprocesses on 127.0.0.1 and are
-stopped with their process group.
+paths). Route logic is tested in-process (``in_process``: the real app and lifespan through
+FastAPI's TestClient); what depends on the server itself (workers, logs, the swap) runs against
+``python -m pipelines.serve_cmd`` subprocesses on 127.0.0.1, stopped with their process group.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ import httpx
 import mlflow
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
+from service.main import create_app
+from service.settings import Settings
 from tests.processes import stop_group
 
 NAME = "border-encounters"
@@ -205,4 +210,13 @@ def server(champion, tmp_path_factory):
 @pytest.fixture
 def api(server):
     with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def in_process(champion):
+    """The app as `encounters serve` builds it, in this process: its lifespan loads the champion
+    from the tracking store exactly as a worker does (no poll: nothing moves the alias here)."""
+    settings = Settings(home=champion.home, tracking_uri=champion.tracking_uri, poll_seconds=0)
+    with TestClient(create_app(settings)) as client:
         yield client

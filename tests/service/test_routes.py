@@ -1,4 +1,7 @@
-"""Every route over real HTTP against `encounters serve` with two workers and the tiny champion."""
+"""Every route's logic, in-process against the real app serving the tiny champion.
+
+What only a running server shows (workers, log lines) is in ``test_server.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,12 @@ from tests.service.conftest import CATALOG_SCENARIO, EVENT, NAIVE_KEY, SECTOR_KE
 pytestmark = pytest.mark.slow
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def api(in_process):
+    """These tests' client: the in-process app (conftest's ``api`` is the real server's)."""
+    return in_process
 
 
 def test_health_names_the_served_version_and_data(api, champion):
@@ -235,6 +244,28 @@ def test_counterfactual_pre_period_and_future_span(api):
     assert not any(r["observed"] for r in rows)
 
 
+def test_counterfactual_controls_method_is_accepted_and_says_who_answered(api):
+    """The served series are a total, a sector and a citizenship: none counts encounters the
+    others do not also count, so the controls method answers with regressor and says why."""
+    body = {"series": UCM_KEY, "scenario": CATALOG_SCENARIO, "start": "2024-01", "end": "2024-06"}
+    controls = api.post("/v1/counterfactual", json={**body, "method": "controls"})
+    assert controls.status_code == 200, controls.text
+    answer = controls.json()
+    assert answer["method"] == "regressor"
+    assert any(
+        note.startswith("controls: no series qualifies as a control of " + UCM_KEY)
+        and "counts encounters the series counts: 2" in note
+        for note in answer["notes"]
+    )
+    regressor = api.post("/v1/counterfactual", json=body).json()
+    assert answer["totals"] == regressor["totals"]
+    chart = api.get(
+        "/v1/counterfactual.png",
+        params={"series": UCM_KEY, "scenario": json.dumps(CATALOG_SCENARIO), "method": "controls"},
+    )
+    assert chart.status_code == 200 and chart.content.startswith(PNG_MAGIC)
+
+
 @pytest.mark.parametrize(
     ("payload", "field", "says", "status"),
     [
@@ -358,37 +389,6 @@ def test_openapi_documents_the_routes_with_constraints(api):
     assert params["h"]["schema"]["maximum"] == 36 and params["h"]["schema"]["minimum"] == 1
     assert "post" in paths["/v1/forecast"]
     assert "404" in paths["/v1/forecast"]["get"]["responses"]
-
-
-def test_request_id_is_echoed_and_in_the_log_lines(api, server):
-    response = api.get("/v1/models", headers={"X-Request-ID": "trace-abc-123"})
-    assert response.headers["x-request-id"] == "trace-abc-123"
-    made = api.get("/health").headers["x-request-id"]
-    assert re.fullmatch(r"[0-9a-f]{32}", made)
-    # A header that is not a sane token is replaced, not echoed.
-    odd = api.get("/health", headers={"X-Request-ID": "a b\tc"}).headers["x-request-id"]
-    assert re.fullmatch(r"[0-9a-f]{32}", odd)
-    api.get("/v1/forecast", params={"series": "nope"}, headers={"X-Request-ID": "trace-404"})
-    logs = server.logs()
-    assert re.search(r"\[trace-abc-123\] .*GET /v1/models HTTP/1.1\" 200", logs), logs[-2000:]
-    assert "[trace-404]" in logs
-    assert re.search(r"\[-\] .*loaded border-encounters version 1", logs)
-
-
-def test_metrics_count_requests_by_route_across_workers(api):
-    for _ in range(6):
-        api.get("/v1/forecast", params={"series": SECTOR_KEY})
-    api.get(f"/v1/series/{SECTOR_KEY}")
-    text = api.get("/metrics").text
-    counts = re.findall(
-        r'encounters_http_requests_total\{method="GET",route="/v1/forecast",status="200"\} (\S+)',
-        text,
-    )
-    assert counts and float(counts[0]) >= 6
-    assert 'encounters_http_request_duration_seconds_bucket{le="0.001",method="GET",' in text
-    version = r'encounters_model_version\{alias="champion",model="border-encounters"\} 1'
-    assert re.search(version, text)
-    assert 'route="/v1/series/{key:path}",status="200"' in text
 
 
 def test_sensitivity_refits_with_the_event_moved(api):

@@ -134,6 +134,17 @@ def test_user_file_passed_as_argument_adds_its_events(write_catalog):
     assert catalog.sources[-1] == str(path)
 
 
+def test_fingerprint_names_the_events_as_read_not_the_files_layout(write_catalog, catalog):
+    assert load_catalog().fingerprint() == catalog.fingerprint()
+    added = load_catalog([write_catalog([event(id="added_2030")])])
+    moved = load_catalog([write_catalog([event(id="added_2030", start="2030-02-15")])])
+    assert len({catalog.fingerprint(), added.fingerprint(), moved.fingerprint()}) == 3
+    # The same events written in another layout (comments, key order) are the same catalog.
+    path = write_catalog([event(id="added_2030")])
+    path.write_text("# a comment\n" + path.read_text())
+    assert load_catalog([path]).fingerprint() == added.fingerprint()
+
+
 def test_user_file_from_the_environment_and_the_data_home(write_catalog, home, monkeypatch):
     monkeypatch.setenv(ENV_CATALOG, str(write_catalog([event(id="from_env")], name="env.yaml")))
     home.mkdir(parents=True)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forecasting.errors import DataError, EncountersWarning, NotFittedError
-from forecasting.frame import forecast_columns
+from forecasting.frame import control_column, forecast_columns
 from forecasting.models import MODELS, UCM, make_model
 from forecasting.models._statespace import regression_of
 from forecasting.models.base import NEEDS_REGRESSORS, Capability, Forecaster
@@ -247,3 +247,20 @@ def test_every_family_declares_only_known_capabilities():
     for name, cls in MODELS.items():
         assert cls.declared <= set(Capability), name
         assert isinstance(build(name).capabilities, frozenset)
+
+
+def test_control_columns_are_read_linearly_where_declared(fitted, data):
+    if not fitted.can(Capability.CONTROLS):
+        assert not fitted.can(Capability.REGRESSION)
+        return
+    y, X = data
+    rng = np.random.default_rng(0)
+    # A control series' log1p count moving with the series: fractional values, never a shape.
+    control = np.log1p(y.to_numpy()) + rng.normal(0, 0.1, len(y))
+    with_control = X.assign(**{control_column("northern/usbp"): control})
+    model = fitted.clone(min_t=0).fit(y, with_control)
+    column = control_column("northern/usbp")
+    assert column in model.exog_ and column not in model.theta_
+    linear = model.linearise(with_control)
+    np.testing.assert_array_equal(linear[column], with_control[column])
+    assert model.regression().beta[model.exog_.index(column)] > 0
