@@ -59,29 +59,53 @@ def _store() -> ObservationStore:
     return ObservationStore(encounters_home())
 
 
+#: An error message longer than this is cut: the user needs the reason, not the input echoed.
+MAX_ERROR_CHARS = 2_000
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_ERROR_CHARS else line[:MAX_ERROR_CHARS] + "…"
+
+
 def _fail(exc: Exception) -> None:
-    raise click.ClickException(str(exc)) from exc
+    raise click.ClickException(_one_line(str(exc))) from exc
 
 
 class _Group(click.Group):
-    """Turns the project's input errors into a one-line message and exit code 1, not a traceback."""
+    """Every error one line and exit code 1; the traceback goes to the log with --debug."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except (DataError, ScenarioError, UnknownSeriesError) as exc:
+            _log_traceback(ctx, exc)
             _fail(exc)
+        except Exception as exc:
+            _log_traceback(ctx, exc)
+            hint = "" if ctx.params.get("debug") else " (run with --debug for the traceback)"
+            raise click.ClickException(
+                _one_line(f"unexpected {type(exc).__name__}: {exc}") + hint
+            ) from exc
+
+
+def _log_traceback(ctx: click.Context, exc: Exception) -> None:
+    if ctx.params.get("debug"):
+        log.error("%s failed", ctx.invoked_subcommand, exc_info=exc)
 
 
 @click.group(cls=_Group)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
-def main(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="Log debug detail and the traceback of an error.")
+def main(verbose: bool, debug: bool) -> None:
     """Forecasts and counterfactuals for U.S. southwest-border encounters.
 
     State lives in $ENCOUNTERS_HOME (default ./.encounters).
     """
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose or debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -97,10 +121,16 @@ main.add_command(serve)
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
-def ingest(sources: tuple[str, ...]) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Accept a release whose last month lies more than "
+    f"{ingest_mod.MAX_VINTAGE_JUMP_MONTHS} months after the store's newest.",
+)
+def ingest(sources: tuple[str, ...], force: bool) -> None:
     """Ingest official files (paths or http(s) URLs) into the store."""
     store = _store()
-    for r in ingest_mod.ingest(store, list(sources)):
+    for r in ingest_mod.ingest(store, list(sources), force=force):
         verb = "added" if r.status == "added" else "already held, unchanged"
         click.echo(
             f"{r.name}: {verb} (vintage {r.vintage}, {r.series} series, "

@@ -7,17 +7,19 @@ file's provenance. Nothing here writes; the store decides what to keep.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from forecasting.data import indicators, keys
+from forecasting.data import indicators, keys, limits
+from forecasting.data.limits import excerpt
 from forecasting.errors import DataError
 from forecasting.frame import DS, FILLED, UNIQUE_ID, Y
 
@@ -57,6 +59,33 @@ PUBLISHERS = {
 }
 #: CBP's land-border region column also books airports and seaports as "Other": not a border series.
 NON_BORDER_REGIONS = {"other"}
+#: No single cell of these tables comes near it (the largest monthly total is about 250,000).
+MAX_COUNT = 10_000_000
+#: The first fiscal year the OHSS and CBP layouts publish.
+MIN_FISCAL_YEAR = 2000
+_PLAIN_COUNT = re.compile(r"[0-9]{1,12}")
+_FISCAL_YEAR = re.compile(r"([0-9]{4})(?: \(FYTD\))?", re.IGNORECASE)
+#: Labels that only group rows (e.g. "FYTD" / "Remaining"): they name no cell of the table.
+GROUPING_COLUMNS = {"Month Grouping", "AOR (Abbv)"}
+
+
+def _alias(table: dict[str, str]) -> Callable[[str], str]:
+    """A label's meaning through a publisher table (aliases like "FMUA" folded), else its slug."""
+    return lambda label: table.get(label.strip().lower(), keys.slug(label))
+
+
+#: How a label column is normalised to decide whether two rows book the same figure.
+NORMALISERS: dict[str, Callable[[str], str]] = {
+    "Citizenship Grouping": keys.citizenship_slug,
+    "Citizenship": keys.citizenship_slug,
+    "Area of Responsibility": keys.sector_slug,
+    "Sector": keys.sector_slug,
+    "Component": _alias(keys.COMPONENTS),
+    "Demographic": _alias(keys.DEMOGRAPHICS),
+    "Family Status": _alias(keys.DEMOGRAPHICS),
+    "Region": _alias(keys.REGIONS),
+    "Land Border Region": _alias(keys.REGIONS),
+}
 CBP_MONTHS = {
     m: i
     for i, m in enumerate(
@@ -108,17 +137,18 @@ def read_release(path: str | Path, source: str | None = None) -> Release:
             trusted (the message names file, row and column).
     """
     path = Path(path)
-    data = path.read_bytes()
     name = path.name
+    limits.check_size(name, path.stat().st_size)
+    data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if indicators.is_rdata(data):
         layout, panel, rows = indicators.read(path, name)
         return Release(str(source or path), name, layout, digest, rows, panel)
     if zipfile.is_zipfile(io.BytesIO(data)):
+        limits.check_workbook(name, data)
         layout, records, rows = "ohss-khsm-usbp", *_read_ohss(name, data)
     else:
-        layout, reader = _csv_layout(name, data)
-        frame = _read_csv(name, data)
+        layout, reader, frame = _read_csv(name, data)
         rows = len(frame)
         records = reader(name, frame)
     panel = _assemble(name, records)
@@ -126,34 +156,53 @@ def read_release(path: str | Path, source: str | None = None) -> Release:
 
 
 def _unknown_layout(name: str, got: str) -> DataError:
-    known = "\n".join(f"  - {k}: {v}" for k, v in KNOWN_LAYOUTS.items())
-    return DataError(f"{name}: unknown layout (header {got!r}); known layouts:\n{known}")
+    known = "; ".join(f"{k}: {v}" for k, v in KNOWN_LAYOUTS.items())
+    return DataError(f"{name}: unknown layout ({got}); known layouts: {known}")
 
 
-def _csv_layout(name: str, data: bytes) -> tuple[str, Callable[[str, pd.DataFrame], pd.DataFrame]]:
-    first = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip()
-    header = ",".join(c.strip() for c in first.split(","))
+def _read_csv(
+    name: str, data: bytes
+) -> tuple[str, Callable[[str, pd.DataFrame], pd.DataFrame], pd.DataFrame]:
+    """The layout, its reader and the file as a frame of stripped text, indexed by line number."""
     readers = {
         SBO_HEADER: ("cbp-sbo", _sbo),
         AOR_HEADER: ("cbp-aor", _aor),
         STATE_HEADER: ("cbp-state", _state),
     }
+    rows = limits.csv_rows(name, data)
+    first = next(rows, None)
+    if first is None:
+        raise _unknown_layout(name, "an empty file")
+    columns = [c.strip() for c in first[1]]
+    header = ",".join(columns)
     if header not in readers:
-        raise _unknown_layout(name, header)
-    return readers[header]
-
-
-def _read_csv(name: str, data: bytes) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(
-            io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig"
-        )
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{name}: not a readable CSV file: {exc}") from exc
-    frame.columns = [c.strip() for c in frame.columns]
-    # Line numbers as a person sees them in an editor: the header is line 1.
-    frame.index = pd.RangeIndex(2, len(frame) + 2)
-    return frame.apply(lambda col: col.str.strip())
+        raise _unknown_layout(name, f"header {excerpt(header)}")
+    lines: list[int] = []
+    cells: list[list[str]] = [[] for _ in columns]
+    # One object per distinct text: a million rows repeat a few hundred labels.
+    seen: dict[str, str] = {}
+    for line, row in rows:
+        if len(row) != len(columns):
+            raise DataError(
+                f"{name}: row {line} has {len(row):,} columns; expected {len(columns)} as in "
+                "the header"
+            )
+        lines.append(line)
+        for column, values, value in zip(columns, cells, row, strict=True):
+            value = value.strip()
+            kept = seen.get(value)
+            if kept is None:
+                if not value.isprintable():
+                    raise DataError(
+                        f"{_where(name, None, line, column)}: {excerpt(value)} holds control "
+                        "characters; cells must be printable text"
+                    )
+                kept = seen[value] = value
+            values.append(kept)
+    if not lines:
+        raise DataError(f"{name}: a header and no data rows; nothing to ingest")
+    frame = pd.DataFrame(dict(zip(columns, cells, strict=True)), index=pd.Index(lines))
+    return *readers[header], frame
 
 
 def _where(name: str, sheet: str | None, row: int, column: str) -> str:
@@ -161,33 +210,53 @@ def _where(name: str, sheet: str | None, row: int, column: str) -> str:
     return f"{name}: {place}, column '{column}'"
 
 
+def _count(value: object) -> int | None:
+    # type(), not isinstance(): True is an int, and openpyxl reads numbers with a '.' as float.
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and _PLAIN_COUNT.fullmatch(value.strip()):
+        return int(value)
+    return None
+
+
 def _counts(name: str, sheet: str | None, values: pd.Series, column: str) -> pd.Series:
-    text = values.astype(str).str.replace(",", "", regex=False).str.strip()
-    numbers = pd.to_numeric(text, errors="coerce")
-    bad = numbers.isna() | (numbers < 0) | (numbers != np.floor(numbers))
+    numbers = values.map(_count)
+    bad = numbers.map(lambda n: n is None or not 0 <= n <= MAX_COUNT)
     if bad.any():
         row = bad.idxmax()
         raise DataError(
-            f"{_where(name, sheet, row, column)}: count {values[row]!r} is not accepted; "
-            "counts must be whole numbers >= 0"
+            f"{_where(name, sheet, row, column)}: count {excerpt(values[row])} is not accepted; "
+            f"counts must be whole numbers from 0 to {MAX_COUNT:,} written as plain integers"
         )
     return numbers.astype("int64")
+
+
+def _fiscal_year(value: object) -> int | None:
+    if type(value) is int:
+        return value
+    match = _FISCAL_YEAR.fullmatch(value.strip()) if isinstance(value, str) else None
+    return int(match.group(1)) if match else None
 
 
 def _months(
     name: str, sheet: str | None, fy: pd.Series, month: pd.Series, fy_column: str, month_column: str
 ) -> pd.Series:
-    """Fiscal year + month label → calendar month start (FY2024 October is October 2023)."""
-    year = pd.to_numeric(
-        fy.astype(str).str.extract(r"^\s*(\d{4})\b", expand=False), errors="coerce"
-    )
-    if year.isna().any():
-        row = year.isna().idxmax()
+    """Fiscal year + month label → calendar month start (FY2024 October is October 2023).
+
+    Months after the current one are refused: a release reports the past.
+    """
+    today = dt.date.today()
+    this_fy = today.year + (today.month >= 10)
+    year = fy.map(_fiscal_year)
+    bad = year.map(lambda y: y is None or not MIN_FISCAL_YEAR <= y <= this_fy)
+    if bad.any():
+        row = bad.idxmax()
         raise DataError(
-            f"{_where(name, sheet, row, fy_column)}: fiscal year {fy[row]!r} is not "
-            "accepted; expected a year such as 2024 or '2025 (FYTD)'"
+            f"{_where(name, sheet, row, fy_column)}: fiscal year {excerpt(fy[row])} is not "
+            f"accepted; expected a year from {MIN_FISCAL_YEAR} to {this_fy} such as 2024 or "
+            "'2025 (FYTD)'"
         )
-    label = month.astype(str).str.strip().str.upper()
+    label = month.map(lambda v: v.strip().upper() if isinstance(v, str) else "")
     # OHSS numbers its months in fiscal order ("01 October"); CBP abbreviates them ("OCT").
     index = label.map(CBP_MONTHS)
     ohss = label.str.extract(r"^(\d{2})\s+([A-Z]+)$")
@@ -198,22 +267,47 @@ def _months(
     if bad.any():
         row = bad.idxmax()
         raise DataError(
-            f"{_where(name, sheet, row, month_column)}: month {month[row]!r} is not "
+            f"{_where(name, sheet, row, month_column)}: month {excerpt(month[row])} is not "
             "accepted; expected 'OCT'..'SEP' or '01 October'..'12 September'"
         )
     cal_month = (index.astype(int) + 9) % 12 + 1
     cal_year = year.astype(int) - (cal_month >= 10).astype(int)
-    return pd.to_datetime(pd.DataFrame({"year": cal_year, "month": cal_month, "day": 1}))
+    ds = pd.to_datetime(pd.DataFrame({"year": cal_year, "month": cal_month, "day": 1}))
+    future = ds > pd.Timestamp(today.year, today.month, 1)
+    if future.any():
+        row = future.idxmax()
+        raise DataError(
+            f"{_where(name, sheet, row, month_column)}: {ds[row]:%Y-%m} (fiscal year "
+            f"{excerpt(fy[row])}, {excerpt(month[row])}) is after this month; a release "
+            "reports months up to the current one"
+        )
+    return ds
 
 
 def _no_duplicates(name: str, sheet: str | None, frame: pd.DataFrame, dims: list[str]) -> None:
-    dup = frame.duplicated(dims, keep=False)
+    """Refuse two rows that book the same figure: same month and the same normalised labels
+    (case, spacing and spelling variants of one name folded), whatever their grouping labels."""
+    normalised = pd.DataFrame(
+        {c: frame[c].map(NORMALISERS.get(c, keys.slug)) for c in dims}, index=frame.index
+    ).assign(**{DS: frame[DS]})
+    dup = normalised.duplicated(keep=False)
     if dup.any():
         rows = list(frame.index[dup][:2])
         raise DataError(
             f"{name}: {'sheet ' + repr(sheet) + ', ' if sheet else ''}rows {rows[0]} "
-            f"and {rows[1]} repeat the same {', '.join(dims)}; one release may book "
-            "each figure once"
+            f"and {rows[1]} repeat the same month and {', '.join(dims)} (ignoring case and "
+            "spacing); one release may book each figure once"
+        )
+
+
+def _labels(name: str, sheet: str, values: pd.Series, column: str) -> None:
+    """Workbook label cells must hold printable, non-empty text."""
+    ok = values.map(lambda v: isinstance(v, str) and v.strip() != "" and v.isprintable())
+    if not ok.all():
+        row = ok.idxmin()
+        raise DataError(
+            f"{_where(name, sheet, row, column)}: {excerpt(values[row])} is not accepted; "
+            "expected a non-empty label of printable text"
         )
 
 
@@ -233,6 +327,12 @@ def _mapped(
         except KeyError as exc:
             row = values.index[values == label][0]
             raise DataError(f"{_where(name, sheet, row, column)}: {exc.args[0]}") from None
+        if out[label] == "":
+            row = values.index[values == label][0]
+            raise DataError(
+                f"{_where(name, sheet, row, column)}: {excerpt(label)} is not accepted; a label "
+                "needs a letter or digit"
+            )
     return values.map(out)
 
 
@@ -243,14 +343,24 @@ def _region(label: str) -> str | None:
 
 
 def _read_ohss(name: str, data: bytes) -> tuple[pd.DataFrame, int]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if "xl/workbook.xml" not in archive.namelist():
+            raise _unknown_layout(name, "a zip archive that holds no xlsx workbook")
     try:
         sheets = pd.read_excel(
             io.BytesIO(data), sheet_name=list(OHSS_SHEETS), dtype=object, engine="openpyxl"
         )
     except ValueError as exc:
+        if "not found" not in str(exc):
+            raise DataError(f"{name}: not a readable xlsx workbook ({excerpt(exc)})") from exc
         raise _unknown_layout(
-            name, f"workbook without the sheets {list(OHSS_SHEETS)}: {exc}"
+            name, f"workbook without the sheets {list(OHSS_SHEETS)}: {excerpt(exc)}"
         ) from exc
+    # openpyxl reports a workbook whose XML is well-formed but whose parts do not fit together
+    # (a missing part, a shared-string index out of range, a style it cannot build) with any of
+    # these; the limits above have already bounded what it read.
+    except (KeyError, IndexError, TypeError, AttributeError, OSError, SyntaxError) as exc:
+        raise DataError(f"{name}: not a readable xlsx workbook ({excerpt(exc)})") from exc
     records, rows = [], 0
     for sheet, expected in OHSS_SHEETS.items():
         frame = sheets[sheet]
@@ -258,16 +368,19 @@ def _read_ohss(name: str, data: bytes) -> tuple[pd.DataFrame, int]:
         frame.columns = [" ".join(str(c).split()) for c in frame.columns]
         if list(frame.columns) != expected:
             raise DataError(
-                f"{name}: sheet '{sheet}' has columns {list(frame.columns)}; expected {expected}"
+                f"{name}: sheet '{sheet}' has columns {excerpt(list(frame.columns))}; expected "
+                f"{expected}"
             )
         frame = frame.dropna(how="all")
         frame.index = frame.index + 2
         rows += len(frame)
-        _no_duplicates(name, sheet, frame, expected[:-1])
+        for column in expected[1:-1]:
+            _labels(name, sheet, frame[column], column)
         frame[Y] = _counts(name, sheet, frame["Quantity"], "Quantity")
         frame[DS] = _months(
             name, sheet, frame["Fiscal Year"], frame["Month"], "Fiscal Year", "Month"
         )
+        _no_duplicates(name, sheet, frame, expected[2:-1])
         region = _mapped(name, sheet, frame["Region"], "Region", _region)
         if sheet == "Monthly Region":
             key = region + "/usbp"
@@ -289,13 +402,14 @@ def _read_ohss(name: str, data: bytes) -> tuple[pd.DataFrame, int]:
 
 
 def _cbp_frame(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    dims = [c for c in frame.columns if c != "Encounter Count"]
-    _no_duplicates(name, None, frame, dims)
     frame = frame.copy()
     frame[Y] = _counts(name, None, frame["Encounter Count"], "Encounter Count")
     frame[DS] = _months(
         name, None, frame["Fiscal Year"], frame["Month (abbv)"], "Fiscal Year", "Month (abbv)"
     )
+    when = {"Fiscal Year", "Month (abbv)", "Encounter Count", Y, DS}
+    dims = [c for c in frame.columns if c not in when | GROUPING_COLUMNS]
+    _no_duplicates(name, None, frame, dims)
     return frame
 
 

@@ -5,9 +5,12 @@ import http.server
 import json
 import threading
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from forecasting.data.limits import MAX_FILE_BYTES
+from forecasting.data.readers import SBO_HEADER
 from pipelines.cli import main
 from tests.forecasting.data.cbp_files import aor_file, state_file
 
@@ -140,3 +143,89 @@ def test_schedule_now_also_retrains_at_start_up(run, monkeypatch, flags, now):
     result = run("schedule", "--cron", "0 6 16 * *", *flags)
     assert result.exit_code == 0, result.output
     assert started == {"run_now": now}
+
+
+# -- issue 18: errors are one line, downloads are bounded, far vintages need --force --------------
+def _sbo_month(ds: pd.Timestamp, count: int) -> str:
+    fy = ds.year + (ds.month >= 10)
+    month = ds.strftime("%b").upper()
+    return "".join(
+        f"{fy},FYTD,{month},{component},Single Adults,Mexico,Title 8,Apprehensions,{count}\n"
+        for component in ("U.S. Border Patrol", "Office of Field Operations")
+    )
+
+
+def _sbo_file(folder, name: str, ds: pd.Timestamp):
+    path = folder / name
+    path.write_text(SBO_HEADER + "\n" + _sbo_month(ds, 10))
+    return str(path)
+
+
+def test_a_release_far_past_the_stores_newest_needs_force(run, tmp_path):
+    now = pd.Timestamp.today().normalize().replace(day=1)
+    run("ingest", _sbo_file(tmp_path, "old.csv", now - pd.DateOffset(months=14)))
+    close = _sbo_file(tmp_path, "close.csv", now - pd.DateOffset(months=2))
+    far = _sbo_file(tmp_path, "far.csv", now)
+    refused = CliRunner().invoke(main, ["ingest", far])
+    assert refused.exit_code == 1
+    assert f"far.csv: its last month {now:%Y-%m} is more than 12 months after" in refused.output
+    assert "--force" in refused.output and len(refused.output.splitlines()) == 1
+    assert run("ingest", close).exit_code == 0
+    assert "far.csv: added" in run("ingest", "--force", far).output
+
+
+def test_a_header_only_file_is_one_line_and_exit_1(run, sbo_file, tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_bytes(sbo_file.read_bytes().splitlines(keepends=True)[0])
+    result = CliRunner().invoke(main, ["ingest", str(path)])
+    assert result.exit_code == 1
+    assert result.output == "Error: header.csv: a header and no data rows; nothing to ingest\n"
+
+
+def test_an_unexpected_error_is_one_line_with_the_traceback_only_under_debug(
+    run, home, sbo_file, caplog
+):
+    home.parent.mkdir(parents=True, exist_ok=True)
+    home.write_text("a file where the data home should be")
+    result = CliRunner().invoke(main, ["ingest", str(sbo_file)])
+    assert result.exit_code == 1 and len(result.output.splitlines()) == 1
+    assert result.output.startswith("Error: unexpected ") and "run with --debug" in result.output
+    assert not [r for r in caplog.records if r.exc_info]
+    debug = CliRunner().invoke(main, ["--debug", "ingest", str(sbo_file)])
+    assert debug.exit_code == 1 and "Traceback" not in debug.output
+    assert [r for r in caplog.records if r.exc_info], "--debug logs the traceback"
+
+
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """Streams twice the size limit of zeros, with or without announcing its length."""
+
+    def do_GET(self):
+        size = 2 * MAX_FILE_BYTES
+        self.send_response(200)
+        if self.path.endswith("announced"):
+            self.send_header("Content-Length", str(size))
+        self.end_headers()
+        chunk = b"0" * (1 << 20)
+        try:
+            for _ in range(size // len(chunk)):
+                self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("path", ["announced", "unannounced"])
+def test_a_download_over_the_size_limit_is_refused(run, path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/{path}"
+        result = CliRunner().invoke(main, ["ingest", url])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1
+    assert f"{url}: " in result.output and f"at most {MAX_FILE_BYTES:,} bytes" in result.output

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -7,6 +9,7 @@ from forecasting.data.readers import AOR_HEADER, SBO_HEADER, read_release
 from forecasting.errors import DataError
 from forecasting.interventions.scope import SECTORS
 from tests.forecasting.data.cbp_files import AOR_ROWS, aor_file, state_file, write_csv
+from tests.forecasting.data.hostile import sbo_lines, with_cell, with_ohss_cell, write_lines
 
 
 def _series(release, key: str) -> pd.Series:
@@ -112,7 +115,7 @@ def test_text_in_a_count_names_file_row_and_column(tmp_path):
     with pytest.raises(
         DataError,
         match=r"fy24-aor.csv: row 4, column 'Encounter Count'.*'seven'"
-        r".*whole numbers >= 0",
+        r".*whole numbers from 0 to 10,000,000",
     ):
         read_release(path)
 
@@ -164,3 +167,119 @@ def test_missing_column_is_an_unknown_layout(tmp_path):
 def test_unknown_component_names_the_accepted_ones(tmp_path):
     with pytest.raises(DataError, match=r"row 2, column 'Component'.*accepted"):
         read_release(_tampered(tmp_path, 0, 3, "Air and Marine"))
+
+
+# -- issue 18: one-line changes to the official files that must be refused ------------------------
+# Line 3 of the sbo file: 2022, FYTD, OCT, Office of Field Operations, Accompanied Minors,
+# Guatemala, Title 42, Expulsions, 3.
+FY, GROUPING, COUNT = 0, 1, 8
+
+
+def _sbo_with(tmp_path, sbo_file, column: int, value: str) -> Path:
+    lines = sbo_lines(sbo_file)
+    lines[2] = with_cell(lines[2], column, value)
+    return write_lines(tmp_path / "sbo.csv", lines)
+
+
+COUNT_REFUSED = (
+    r"column 'Encounter Count': count .* is not accepted; counts must be whole numbers from 0 to "
+    r"10,000,000 written as plain integers$"
+)
+FY_REFUSED = r"column 'Fiscal Year': fiscal year .* is not accepted; expected a year from 2000 to"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        *[
+            (COUNT, v, COUNT_REFUSED)
+            for v in ["9223372036854775807", "1e30", "1.000", "1e3", "inf", "-5", "10000001", "١٢"]
+        ],
+        *[
+            (FY, v, FY_REFUSED)
+            for v in ["2200", "2263", "9999", "0000", "0001", "2022 garbage", "2000.5"]
+        ],
+    ],
+)
+def test_a_count_or_fiscal_year_out_of_bounds_is_refused(
+    tmp_path, sbo_file, column, value, message
+):
+    with pytest.raises(DataError, match=rf"^sbo.csv: row 3, {message}"):
+        read_release(_sbo_with(tmp_path, sbo_file, column, value))
+
+
+def test_a_month_after_the_current_one_is_refused(tmp_path, sbo_file):
+    today = pd.Timestamp.today()
+    this_fy = today.year + (today.month >= 10)
+    # September of the current fiscal year lies ahead except in September itself.
+    month = "SEP" if today.month != 9 else "AUG"
+    lines = sbo_lines(sbo_file)
+    lines[2] = with_cell(with_cell(lines[2], FY, str(this_fy)), 2, month)
+    with pytest.raises(DataError, match=r"row 3, column 'Month \(abbv\)'.* is after this month"):
+        read_release(write_lines(tmp_path / "sbo.csv", lines))
+
+
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        str.upper,
+        lambda line: with_cell(line, GROUPING, "Remaining"),
+        lambda line: line.replace(",", " , "),
+        lambda line: with_cell(line, FY, "2022 (FYTD)"),
+    ],
+    ids=["upper-case", "other-grouping", "spaced", "fytd-label"],
+)
+def test_a_row_repeated_with_other_spelling_or_grouping_is_refused(tmp_path, sbo_file, repeat):
+    lines = sbo_lines(sbo_file)
+    lines.append(repeat(lines[2]))
+    with pytest.raises(DataError, match=rf"sbo.csv: rows 3 and {len(lines)} repeat the same month"):
+        read_release(write_lines(tmp_path / "sbo.csv", lines))
+
+
+def test_a_header_only_csv_is_refused(tmp_path, sbo_file):
+    path = write_lines(tmp_path / "sbo.csv", sbo_lines(sbo_file)[:1])
+    with pytest.raises(DataError, match=r"^sbo.csv: a header and no data rows; nothing to ingest$"):
+        read_release(path)
+
+
+def test_a_control_character_in_a_label_is_refused(tmp_path, sbo_file):
+    with pytest.raises(DataError, match=r"row 3, column 'Citizenship Grouping'.*printable"):
+        read_release(_sbo_with(tmp_path, sbo_file, 5, "Guate\x07mala"))
+
+
+def test_a_row_with_a_column_too_many_is_refused(tmp_path, sbo_file):
+    lines = sbo_lines(sbo_file)
+    lines[2] = lines[2].rstrip("\r\n") + ",\r\n"
+    with pytest.raises(DataError, match=r"sbo.csv: row 3 has 10 columns; expected 9"):
+        read_release(write_lines(tmp_path / "sbo.csv", lines))
+
+
+def test_an_ohss_breakdown_row_in_fiscal_year_2200_is_refused(tmp_path, ohss_file):
+    data = with_ohss_cell(
+        ohss_file.read_bytes(), "Monthly Rgn and Sector", "A2", '<c r="A2" s="3"><v>2200</v></c>'
+    )
+    path = tmp_path / "ohss.xlsx"
+    path.write_bytes(data)
+    with pytest.raises(
+        DataError, match=r"sheet 'Monthly Rgn and Sector', row 2, column 'Fiscal Year'.*'2200'"
+    ):
+        read_release(path)
+
+
+@pytest.mark.parametrize(
+    ("ref", "xml", "message"),
+    [
+        ("C2", "", r"column 'Region': 'nan' is not accepted; expected a non-empty label"),
+        ("D2", '<c r="D2"><v>1E+30</v></c>', r"column 'Quantity': count '1000000000000000019884"),
+        ("D2", '<c r="D2"><v>740.5</v></c>', r"column 'Quantity': count '740.5'"),
+        ("D2", '<c r="D2"><v>9223372036854775807</v></c>', r"column 'Quantity': count '92233"),
+    ],
+    ids=["empty-region", "1e30", "fraction", "int64-max"],
+)
+def test_bad_ohss_cells_are_refused_naming_sheet_row_and_column(
+    tmp_path, ohss_file, ref, xml, message
+):
+    path = tmp_path / "ohss.xlsx"
+    path.write_bytes(with_ohss_cell(ohss_file.read_bytes(), "Monthly Region", ref, xml))
+    with pytest.raises(DataError, match=rf"ohss.xlsx: sheet 'Monthly Region', row 2, {message}"):
+        read_release(path)
