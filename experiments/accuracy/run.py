@@ -33,7 +33,6 @@ from forecasting.frame import CUTOFF, DS, MEAN, UNIQUE_ID, Y, forecast_columns
 from forecasting.home import encounters_home
 from forecasting.metrics import geometric_mean
 from pipelines.config import Experiment
-from pipelines.executors import run_tasks
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -139,24 +138,10 @@ def run_project(config: dict, panel_series: list[str], workers: int):
     def cached(task) -> Path:
         return CACHE / f"project-{slug(task.key)}-{key}.pkl"
 
-    todo = [t for t in tasks if not cached(t).exists()]
-    start = time.perf_counter()
-    fresh = run_tasks(
-        project.series_backtests,
-        [(t, specs, [o for o in origins if o in t.y.index], h, level) for t in todo],
-        "local",
-        workers,
-        label=lambda a: a[0].key,
-    )
-    for task, result in zip(todo, fresh, strict=True):
-        if isinstance(result, BaseException):
-            raise result
-        cached(task).write_bytes(pickle.dumps(result))
-    if todo:
-        log.info("project backtests of %d series in %.0fs", len(todo), time.perf_counter() - start)
+    backtests = project.cached_backtests(tasks, specs, origins, h, level, cached, workers)
     rows, choices, failures, series_frames = [], {}, {}, {}
     for task in tasks:
-        results = pickle.loads(cached(task).read_bytes())
+        results = backtests[task.key]
         series_frames[task.key] = {k: v for k, v in results.items() if isinstance(v, pd.DataFrame)}
         failures.update({f"{task.key} {k}": v for k, v in results.items() if isinstance(v, str)})
     pooled = None

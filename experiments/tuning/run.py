@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +33,6 @@ from forecasting.interventions import load_catalog
 from forecasting.metrics import geometric_mean
 from forecasting.selection import rel_mae_by_origin
 from pipelines.config import Experiment
-from pipelines.executors import run_tasks
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -102,24 +99,12 @@ def backtests(
     def cached(task) -> Path:
         return CACHE / f"{tag}-{slug(task.key)}-{key}.pkl"
 
-    todo = [t for t in tasks if not cached(t).exists()]
-    start = time.perf_counter()
-    args = [(t, specs, [o for o in origins if o in t.y.index], config["h"]) for t in todo]
-    fresh = run_tasks(
-        project.series_backtests,
-        [(*a, config["level"]) for a in args],
-        "local",
-        workers,
-        label=lambda a: a[0].key,
+    backtests = project.cached_backtests(
+        tasks, specs, origins, config["h"], config["level"], cached, workers
     )
-    for task, result in zip(todo, fresh, strict=True):
-        if isinstance(result, BaseException):
-            raise result
-        cached(task).write_bytes(pickle.dumps(result))
-    log.info("backtests of %d series in %.0fs", len(todo), time.perf_counter() - start)
     out = {}
     for task in tasks:
-        results = pickle.loads(cached(task).read_bytes())
+        results = backtests[task.key]
         failed = {k: v for k, v in results.items() if isinstance(v, str)}
         for label, error in failed.items():
             log.warning("%s %s failed: %s", task.key, label, error)

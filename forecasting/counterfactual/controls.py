@@ -49,8 +49,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from forecasting.counterfactual.pre_period import months_before
 from forecasting.counterfactual.result import Paths
-from forecasting.errors import DataError, ScenarioError
+from forecasting.errors import ScenarioError
 from forecasting.frame import DS, UNIQUE_ID, Y, control_column
 from forecasting.interventions import Catalog, Scenario
 from forecasting.interventions.scope import DEMOGRAPHIC_DIMENSIONS, SeriesKey, parse_series_key
@@ -219,7 +220,9 @@ class Controls:
         if cache_key not in self._with_controls:
             from forecasting.counterfactual.engine import CounterfactualEngine
 
-            y_pre = self._months_before(first)
+            y_pre = months_before(
+                self.y, first, self.model.min_obs, "controls", type(self.model).__name__
+            )
             months = pd.date_range(y_pre.index[0], last, freq="MS", name=self.X_all.index.name)
             levels = pd.DataFrame(
                 {control_column(k): np.log1p(self.candidates[k].reindex(months)) for k in keys},
@@ -243,19 +246,9 @@ class Controls:
         return self._with_controls[cache_key]
 
     def _months_before(self, first: pd.Timestamp) -> pd.Series:
-        """The series before ``first``: the fit window.
-
-        Raises:
-            DataError: fewer months than the model family needs.
-        """
-        y_pre = self.y.loc[: first - pd.offsets.MonthBegin(1)]
-        if len(y_pre) < self.model.min_obs:
-            raise DataError(
-                f"controls needs at least {self.model.min_obs} observed months before "
-                f"{first:%Y-%m} to fit {type(self.model).__name__}; the series starts "
-                f"{self.y.index[0]:%Y-%m}"
-            )
-        return y_pre
+        return months_before(
+            self.y, first, self.model.min_obs, "controls", type(self.model).__name__
+        )
 
     def _controls(
         self,
@@ -279,7 +272,9 @@ class Controls:
             )
         t0, first = self._first_change(scenario, changed, CONTROLS)
         last = self.months[rows[-1]]
-        y_pre = self._months_before(first)
+        y_pre = months_before(
+            self.y, first, self.model.min_obs, "controls", type(self.model).__name__
+        )
         keys, excluded = choose_controls(
             self.catalog, self.series_key, scenario, self.candidates, y_pre, last
         )

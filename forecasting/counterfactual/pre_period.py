@@ -20,6 +20,23 @@ if TYPE_CHECKING:
 MATERIAL = 0.01
 
 
+def months_before(
+    y: pd.Series, first: pd.Timestamp, min_obs: int, method: str, family: str
+) -> pd.Series:
+    """``y`` before ``first``, the window a ``method`` fits on.
+
+    Raises:
+        DataError: fewer months than the model family needs.
+    """
+    y_pre = y.loc[: first - pd.offsets.MonthBegin(1)]
+    if len(y_pre) < min_obs:
+        raise DataError(
+            f"{method} needs at least {min_obs} observed months before {first:%Y-%m} to fit "
+            f"{family}; the series starts {y.index[0]:%Y-%m}"
+        )
+    return y_pre
+
+
 class PrePeriod:
     """The :class:`~forecasting.counterfactual.CounterfactualEngine` methods of ``pre_period``."""
 
@@ -32,13 +49,9 @@ class PrePeriod:
             DataError: too few months before ``first_changed`` for the model family.
         """
         if first_changed not in self._pre:
-            y_pre = self.y.loc[: first_changed - pd.offsets.MonthBegin(1)]
-            if len(y_pre) < self.model.min_obs:
-                raise DataError(
-                    f"pre_period needs at least {self.model.min_obs} observed months before "
-                    f"{first_changed:%Y-%m} to fit {type(self.model).__name__}; the series "
-                    f"starts {self.y.index[0]:%Y-%m}"
-                )
+            y_pre = months_before(
+                self.y, first_changed, self.model.min_obs, "pre_period", type(self.model).__name__
+            )
             X_pre = self.X.loc[y_pre.index]
             model = self.model.clone().fit(y_pre, X_pre)
             horizon = len(self.months) - len(y_pre)
