@@ -12,7 +12,7 @@ from forecasting.data import ObservationStore, read_release
 from forecasting.data.store import SNAPSHOT_FILES, StoreBroken, StoreBusy
 from forecasting.errors import DataError, UnknownSeriesError
 from pipelines.ingest import ingest
-from tests.forecasting.data.cbp_files import AOR_ROWS, aor_file, state_file
+from tests.forecasting.data.cbp_files import AOR_ROWS, aor_file, revised_copy, state_file
 
 SNAPSHOT_DIR = Path(__file__).resolve().parents[3] / "forecasting" / "data" / "snapshot"
 
@@ -218,20 +218,6 @@ def ingest_at_once(home: Path, sources: list[Path]) -> list[int]:
     for proc in procs:
         proc.join(120)
     return [proc.exitcode for proc in procs]
-
-
-def revised_copy(source: Path, folder: Path) -> Path:
-    """The file re-published with one figure revised (the last digit of its last row's count):
-    a second release of the same size that takes as long to read."""
-    lines = source.read_bytes().rstrip(b"\n").split(b"\n")
-    head, _, count = lines[-1].rpartition(b",")
-    digits = count.strip()
-    bumped = digits[:-1] + str((int(digits[-1:]) + 1) % 10).encode()
-    lines[-1] = head + b"," + count.replace(digits, bumped)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / source.name
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    return path
 
 
 def test_concurrent_ingests_lose_no_release(tmp_path, sbo_file):
