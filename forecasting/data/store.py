@@ -96,12 +96,13 @@ class ObservationStore:
 
     Args:
         home: the data home (``$ENCOUNTERS_HOME``); the store lives in ``home/store``.
+        lock_wait: seconds a writer waits for another's lock (default :data:`LOCK_WAIT_S`).
     """
 
-    def __init__(self, home: str | Path, lock_wait: float = LOCK_WAIT_S):
+    def __init__(self, home: str | Path, lock_wait: float | None = None):
         self.root = Path(home) / "store"
         self.manifest_path = self.root / "manifest.json"
-        self.lock_wait = lock_wait
+        self.lock_wait = LOCK_WAIT_S if lock_wait is None else lock_wait
 
     # -- the writers' lock -----------------------------------------------------------------------
     @contextmanager
