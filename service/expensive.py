@@ -18,6 +18,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import signal
 import time
 from collections.abc import Callable, Hashable
 from typing import TypeVar
@@ -36,6 +37,11 @@ RECENT = 20
 
 
 def _child(compute: Callable[[], object], fd: int) -> None:
+    # The worker's handlers only wake its event loop, which does not run here: a signal to the
+    # server's process group must end the child too.
+    signal.set_wakeup_fd(-1)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
     try:
         outcome: tuple[bool, object] = (True, compute())
     except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the parent
@@ -67,6 +73,7 @@ class ExpensiveWork:
         self.running = 0
         self._slots = asyncio.Semaphore(slots)
         self._recent: collections.deque[float] = collections.deque(maxlen=RECENT)
+        self._pending: dict[tuple[int, Hashable], asyncio.Future[bytes]] = {}
         self._context = multiprocessing.get_context("fork")
 
     def retry_after(self) -> int:
@@ -81,11 +88,32 @@ class ExpensiveWork:
         key: Hashable,
         compute: Callable[[], bytes],
     ) -> bytes:
-        """The cached answer of ``key``, or ``compute`` run in a child and kept."""
-        body = cache.get(key)
-        if body is None:
+        """The cached answer of ``key``, or ``compute`` run in a child and kept; the same request
+        arriving while it runs waits for that answer instead of a second child."""
+        while True:
+            body = cache.get(key)
+            if body is not None:
+                return body
+            pending = self._pending.get((id(cache), key))
+            if pending is None:
+                break
+            try:
+                return await asyncio.shield(pending)
+            except ClientGone:
+                continue  # the first asker went away: this one asks itself
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[(id(cache), key)] = future
+        try:
             body = cache.put(key, await self.run(request, compute))
-        return body  # type: ignore[return-value]
+            future.set_result(body)
+            return body
+        except BaseException as exc:
+            # Those waiting get the error; a cancelled run sends them to ask again.
+            future.set_exception(exc if isinstance(exc, Exception) else ClientGone())
+            future.exception()  # retrieved: nobody may be waiting
+            raise
+        finally:
+            del self._pending[(id(cache), key)]
 
     async def run(self, request: Request, compute: Callable[[], T]) -> T:
         """``compute()`` in a child process; its exception is raised here."""

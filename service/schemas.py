@@ -194,6 +194,16 @@ SERIES_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: _problem(NotFound, "Unknown series; `close` lists near matches."),
 }
+#: The routes on the expensive requests' executor (``service.expensive``).
+EXPENSIVE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **SERIES_ERRORS,
+    429: _problem(
+        Problem,
+        "Too many expensive requests (refits, sensitivity, uncached counterfactuals) at once: "
+        "retry after the seconds in `Retry-After`.",
+    ),
+    503: _problem(Problem, "No model loaded yet, or the request ran past the server's time limit."),
+}
 
 
 # -- health ------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from service.intervals import intervals
 from service.openapi import MARK, catalog_ids, unknown_id
 from service.routes.forecast import JSON, PNG, LevelQuery, check_request
 from service.schemas import (
-    SERIES_ERRORS,
+    EXPENSIVE_ERRORS,
     CounterfactualRequest,
     CounterfactualResponse,
     json_scenario,
@@ -109,7 +109,7 @@ def _body(served: Served, request: CounterfactualRequest) -> bytes:
     return dumps(payload(served, result))
 
 
-@router.post("/counterfactual", response_model=CounterfactualResponse, responses=SERIES_ERRORS)
+@router.post("/counterfactual", response_model=CounterfactualResponse, responses=EXPENSIVE_ERRORS)
 async def counterfactual(
     served: ServedDep, registry: RegistryDep, request: CounterfactualRequest, http: Request
 ) -> Response:
@@ -144,7 +144,7 @@ def parse_scenario(text: str, where: str = "query") -> Scenario:
         raise NotAnswerable((where, "scenario"), str(exc)) from exc
 
 
-@router.get("/counterfactual.png", response_class=Response, responses={**SERIES_ERRORS, **PNG})
+@router.get("/counterfactual.png", response_class=Response, responses={**EXPENSIVE_ERRORS, **PNG})
 async def counterfactual_chart(
     served: ServedDep,
     registry: RegistryDep,

@@ -14,7 +14,7 @@ from service.deps import RegistryDep, ServedDep
 from service.errors import NotAnswerable, RequestError, StrictJSONRoute
 from service.intervals import intervals
 from service.routes.forecast import JSON, check_request
-from service.schemas import SERIES_ERRORS, DecomposeRequest, DecomposeResponse
+from service.schemas import EXPENSIVE_ERRORS, DecomposeRequest, DecomposeResponse
 from service.served import Served, dumps
 
 router = APIRouter(tags=["counterfactuals"], route_class=StrictJSONRoute)
@@ -50,7 +50,7 @@ def _body(served: Served, request: DecomposeRequest, levels: list[int]) -> bytes
     return dumps(data)
 
 
-@router.post("/decompose", response_model=DecomposeResponse, responses=SERIES_ERRORS)
+@router.post("/decompose", response_model=DecomposeResponse, responses=EXPENSIVE_ERRORS)
 async def decompose(
     served: ServedDep, registry: RegistryDep, request: DecomposeRequest, http: Request
 ) -> Response:

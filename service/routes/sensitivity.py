@@ -17,7 +17,7 @@ from service.errors import NotAnswerable, RequestError, StrictJSONRoute
 from service.intervals import intervals
 from service.openapi import catalog_ids, unknown_id
 from service.routes.forecast import JSON, check_request
-from service.schemas import SERIES_ERRORS, SensitivityRequest, SensitivityResponse
+from service.schemas import EXPENSIVE_ERRORS, SensitivityRequest, SensitivityResponse
 from service.served import Served, dumps
 
 router = APIRouter(tags=["counterfactuals"], route_class=StrictJSONRoute)
@@ -56,7 +56,7 @@ def _body(served: Served, request: SensitivityRequest) -> bytes:
     return dumps({"model_version": served.version, **report})
 
 
-@router.post("/sensitivity", response_model=SensitivityResponse, responses=SERIES_ERRORS)
+@router.post("/sensitivity", response_model=SensitivityResponse, responses=EXPENSIVE_ERRORS)
 async def sensitivity(
     served: ServedDep, registry: RegistryDep, request: SensitivityRequest, http: Request
 ) -> Response:
