@@ -34,6 +34,8 @@ T = TypeVar("T")
 POLL_S = 0.1
 #: Durations of recent runs kept for the ``Retry-After`` estimate.
 RECENT = 20
+#: The children's priority below the worker's.
+NICENESS = 10
 
 
 def _child(compute: Callable[[], object], fd: int) -> None:
@@ -42,6 +44,8 @@ def _child(compute: Callable[[], object], fd: int) -> None:
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, signal.SIG_DFL)
+    # Where cores are few, the cheap routes' workers go first.
+    os.nice(NICENESS)
     try:
         outcome: tuple[bool, object] = (True, compute())
     except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the parent

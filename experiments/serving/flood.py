@@ -116,6 +116,7 @@ def _summary(name: str, ms: np.ndarray, errors: int) -> str:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request skews the timing
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, help="A data home with a champion (default: train)")
     parser.add_argument("--duration", type=float, default=20, help="Seconds per phase.")
