@@ -131,7 +131,8 @@ def client(champion):
 
 def test_a_scenario_of_ten_thousand_events_is_refused_at_once(client):
     added = [
-        {"id": f"e{i}", "start": "2025-01", "effect_pct": -10, "shape": "step"} for i in range(10_000)
+        {"id": f"e{i}", "start": "2025-01", "effect_pct": -10, "shape": "step"}
+        for i in range(10_000)
     ]
     started = time.perf_counter()
     response = client.post(
