@@ -17,6 +17,10 @@ class UnknownSeriesError(KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 
+    def __reduce__(self):
+        # Pickled whole (the service re-raises it from a worker process), not from its message.
+        return type(self), (self.key, self.close)
+
 
 class ScenarioError(ValueError):
     """A scenario or catalog entry that does not validate."""

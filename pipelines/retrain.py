@@ -1,7 +1,8 @@
 """Scheduled retraining: ingest, train a challenger, promote it only if it is at least as good.
 
-Order matters for failure safety: the store is checkpointed before ingest and restored if any later
-step fails, and the ``champion`` alias moves last, after the decision is recorded in MLflow.
+Order matters for failure safety: if any step fails, the releases this run added to the store (its
+ingest, or the seeding of an empty store) are taken out again, and only those: another writer's
+ingest meanwhile stays. The ``champion`` alias moves last, after the decision is recorded in MLflow.
 """
 
 from __future__ import annotations
@@ -186,21 +187,29 @@ def retrain(
     """Ingest ``sources``, then train and gate a challenger unless the data is unchanged."""
     with retrain_lock(home):
         store = ObservationStore(home)
-        checkpoint = store.checkpoint()
+        written: list[str] = []
         try:
             return _retrain(
-                home, store, sources, experiment_path, margin, model_name, executor, workers
+                home,
+                store,
+                written,
+                sources,
+                experiment_path,
+                margin,
+                model_name,
+                executor,
+                workers,
             )
         except BaseException:
-            store.restore(checkpoint)
+            store.remove(written)
             raise
 
 
-def _retrain(home, store, sources, experiment_path, margin, model_name, executor, workers):
+def _retrain(home, store, written, sources, experiment_path, margin, model_name, executor, workers):
     if sources:
-        ingest(store, sources)
-    elif store.is_empty:
-        store.seed()
+        written.extend(r.sha256 for r in ingest(store, sources) if r.status == "added")
+    else:
+        written.extend(store.seed())
     client = configure(home)
     champion = champion_version(client, model_name)
     fingerprint = store.fingerprint()

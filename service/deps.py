@@ -7,17 +7,21 @@ dependency in the thread pool, which cost ~50 us per dependency per request on t
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import NoModelError
+from service.errors import NoModelError, problem
 from service.registry import ModelRegistry
 from service.served import Served
 from service.settings import Settings
 
 API_KEY_HEADER = "X-API-Key"
+_API_KEY = API_KEY_HEADER.lower().encode()
+KEY_REFUSED = f"missing or unknown API key: send one of the server's keys in {API_KEY_HEADER}"
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -62,11 +66,43 @@ async def require_api_key(
     """401 unless the request carries one of the configured keys (no keys: open)."""
     if not settings.api_keys:
         return
-    if key is None or not any(
-        hmac.compare_digest(key.encode(), k.encode()) for k in settings.api_keys
-    ):
+    if key is None or not known_key(key.encode(), [k.encode() for k in settings.api_keys]):
         raise HTTPException(
-            status_code=401,
-            detail=f"missing or unknown API key: send one of the server's keys in {API_KEY_HEADER}",
-            headers={"WWW-Authenticate": API_KEY_HEADER},
+            status_code=401, detail=KEY_REFUSED, headers={"WWW-Authenticate": API_KEY_HEADER}
         )
+
+
+def known_key(key: bytes, keys: Sequence[bytes]) -> bool:
+    return any(hmac.compare_digest(key, k) for k in keys)
+
+
+class KeyGuardMiddleware:
+    """With API keys set, every path needs one but ``/health``, and ``/metrics`` or the docs
+    (``/docs``, ``/openapi.json``, the page and its ``/static`` files) when a setting opens them.
+    The ``/v1`` routes also declare the key (``require_api_key``), so their schema shows it.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        self.keys = [k.encode() for k in settings.api_keys]
+        self.open = {"/health"}
+        self.open_prefixes: tuple[str, ...] = ()
+        if settings.open_metrics:
+            self.open.add("/metrics")
+        if settings.open_docs:
+            self.open |= {"/docs", "/openapi.json", "/"}
+            self.open_prefixes = ("/static/",)
+
+    def _allowed(self, scope: Scope) -> bool:
+        path = scope["path"]
+        if path in self.open or path.startswith(self.open_prefixes):
+            return True
+        key = next((v for k, v in scope["headers"] if k == _API_KEY), None)
+        return key is not None and known_key(key, self.keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        refused = problem(401, {"detail": KEY_REFUSED}, {"WWW-Authenticate": API_KEY_HEADER})
+        await refused(scope, receive, send)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.data import ObservationStore
+from forecasting.data.store import StoreBroken
 from forecasting.frame import DS, UNIQUE_ID, Y
 
 
@@ -23,6 +24,7 @@ class History:
         self._stamp: float | None = None
         self._series: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
+        self._checked: tuple[tuple, str | None] = ((), None)
 
     def _manifest_stamp(self) -> float:
         try:
@@ -53,6 +55,31 @@ class History:
                 }
                 self._stamp = stamp
         return self._series
+
+    def _files_stamp(self) -> tuple:
+        root = self.store.root
+        files = [self.store.manifest_path, *sorted((root / "releases").glob("*.parquet"))]
+        stamps = []
+        for path in files:
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            stamps.append((path.name, stat.st_mtime_ns, stat.st_size))
+        return tuple(stamps)
+
+    def broken(self) -> str | None:
+        """Why the store cannot be read (a release file missing or altered), or None; verified
+        again whenever one of its files changes."""
+        stamp = self._files_stamp()
+        if stamp != self._checked[0]:
+            try:
+                self.store.verify()
+                problem = None
+            except StoreBroken as exc:
+                problem = str(exc)
+            self._checked = (stamp, problem)
+        return self._checked[1]
 
     def keys(self) -> list[str]:
         return list(self._refresh())

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 import forecasting
 from service import errors, openapi
-from service.deps import API_KEY_HEADER, require_api_key
+from service.deps import API_KEY_HEADER, KeyGuardMiddleware, require_api_key
 from service.edge import EdgeCacheMiddleware
 from service.observability import (
     REQUEST_ID_HEADER,
@@ -59,8 +59,11 @@ champion model (one MLflow model version: every series' chosen model, calibrated
 - Threshold probabilities come from the model's sample paths mapped onto the calibrated intervals
   (`exceedance_method: sample_paths`), or, for models that cannot simulate, from a lognormal
   fitted to the calibrated bounds (`lognormal`).
-- With `ENCOUNTERS_API_KEYS` set, `/v1` needs an `X-API-Key` header; `/health`, `/metrics` and
-  the page stay open. Every response carries `X-Request-ID` (sent, or made up).
+- With `ENCOUNTERS_API_KEYS` set, every path but `/health` needs an `X-API-Key` header
+  (`ENCOUNTERS_OPEN_METRICS` / `ENCOUNTERS_OPEN_DOCS` open `/metrics` / the docs and page).
+  Every response carries `X-Request-ID` (sent, or made up).
+- Refits, sensitivity and uncached counterfactuals and decompositions run in their own bounded
+  executor: when it is full they answer 429 with `Retry-After`.
 - Answers that change only with the model version carry `ETag` and `Cache-Control`.
 """
 
@@ -113,15 +116,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     # Middleware runs outermost-last-added: request id and metrics, then CORS, then the cache
-    # validators, then the edge cache, so cached answers get CORS headers, an ETag, a request id
-    # and a count like any other.
+    # validators, then the API key, then the edge cache, so cached answers get CORS headers, an
+    # ETag, a request id and a count like any other, and need the key.
     forecast_route = next(r for r in forecast.router.routes if r.path == "/forecast")
     app.add_middleware(
         EdgeCacheMiddleware,
         served=lambda: getattr(app.state, "registry", None) and app.state.registry.current,
-        settings=settings,
         route=forecast_route,
     )
+    if settings.api_keys:
+        app.add_middleware(KeyGuardMiddleware, settings=settings)
     app.add_middleware(
         ValidatorsMiddleware,
         served=lambda: getattr(app.state, "registry", None) and app.state.registry.current,

@@ -33,6 +33,7 @@ from pathlib import Path
 import yaml
 
 from forecasting.bundle import Bundle
+from service.expensive import ExpensiveWork
 from service.history import History
 from service.observability import Metrics
 from service.served import ModelInfo, Served
@@ -163,8 +164,12 @@ class ModelRegistry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._swap_lock = threading.Lock()
-        #: Model refits (pre_period counterfactuals) allowed at once.
-        self.fit_slots = threading.BoundedSemaphore(settings.max_concurrent_fits)
+        #: Where refits, sensitivity and uncached counterfactuals and decompositions run.
+        self.expensive = ExpensiveWork(
+            settings.max_concurrent_fits,
+            settings.expensive_queue,
+            settings.expensive_timeout_seconds,
+        )
         self.history = History(settings.home)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -338,8 +343,14 @@ class ModelRegistry:
         return served
 
     def _served(self, bundle: Bundle, info: ModelInfo) -> Served:
+        settings = self.settings
         served = Served(
-            bundle, info, self.settings.response_cache_size, self.settings.chart_cache_size
+            bundle,
+            info,
+            settings.response_cache_size,
+            settings.chart_cache_size,
+            settings.response_cache_bytes,
+            settings.chart_cache_bytes,
         )
         try:
             return served.warm(self.settings.warm_counterfactuals)
@@ -378,6 +389,8 @@ class ModelRegistry:
             )
         if status.load_error:
             reasons.append(f"{status.load_error}; serving version {served.version}")
+        if broken := self.history.broken():
+            reasons.append(broken)
         return reasons
 
     def _report(self) -> None:

@@ -81,22 +81,41 @@ def _numeric_fields(schema: object) -> set[str]:
 SCENARIO_NUMBERS = frozenset(_numeric_fields(Scenario.model_json_schema()))
 
 
+#: Changes one scenario may hold (the catalog has about 70 events): a request's size is bounded
+#: before any regressor is built.
+MAX_CHANGES = 200
+
+
 def json_scenario(data: object) -> object:
-    """``data`` when every scenario field the schema types as a number holds a JSON number, and
-    no value is a JSON boolean (no scenario field is one)."""
+    """``data`` when it holds at most :data:`MAX_CHANGES` changes, every scenario field the
+    schema types as a number holds a JSON number, and no value is a JSON boolean (no scenario
+    field is one)."""
+    if isinstance(data, dict):
+        changes = sum(len(v) for v in data.values() if isinstance(v, list))
+        if changes > MAX_CHANGES:
+            raise PydanticCustomError(
+                "too_long",
+                "a scenario holds at most {most} changes (remove, add, scale and indicators "
+                "together); got {count}",
+                {"most": MAX_CHANGES, "count": changes},
+            )
+    _json_values(data)
+    return data
+
+
+def _json_values(data: object) -> None:
     if isinstance(data, dict):
         for key, value in data.items():
             if key in SCENARIO_NUMBERS and value is not None:
                 _json_number(value)
-            json_scenario(value)
+            _json_values(value)
     elif isinstance(data, list):
         for value in data:
-            json_scenario(value)
+            _json_values(value)
     elif isinstance(data, bool):
         raise PydanticCustomError(
             "json_type", "no scenario field is a boolean; got {value}", {"value": data}
         )
-    return data
 
 
 BodyLevel = Annotated[Level, Number]
@@ -174,6 +193,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 SERIES_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: _problem(NotFound, "Unknown series; `close` lists near matches."),
+}
+#: The routes on the expensive requests' executor (``service.expensive``).
+EXPENSIVE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **SERIES_ERRORS,
+    429: _problem(
+        Problem,
+        "Too many expensive requests (refits, sensitivity, uncached counterfactuals) at once: "
+        "retry after the seconds in `Retry-After`.",
+    ),
+    503: _problem(Problem, "No model loaded yet, or the request ran past the server's time limit."),
 }
 
 

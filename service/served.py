@@ -55,28 +55,32 @@ class Answers:
 
 
 class BoundedCache:
-    """A dict with a size cap; the oldest entry goes first. Reads take no lock."""
+    """Response bytes by key, bounded in entries and in bytes; the oldest entry goes first.
+    Reads take no lock."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, max_bytes: int):
         self.size = size
-        self._data: dict[Hashable, object] = {}
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._data: dict[Hashable, bytes] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> object | None:
+    def get(self, key: Hashable) -> bytes | None:
         return self._data.get(key)
 
-    def put(self, key: Hashable, value: object) -> object:
-        if self.size <= 0:
+    def put(self, key: Hashable, value: bytes) -> bytes:
+        if self.size <= 0 or len(value) > self.max_bytes:
             return value
         with self._lock:
-            if key not in self._data and len(self._data) >= self.size:
-                self._data.pop(next(iter(self._data)), None)
+            old = self._data.pop(key, None)
+            self.bytes -= len(old) if old is not None else 0
+            while self._data and (
+                len(self._data) >= self.size or self.bytes + len(value) > self.max_bytes
+            ):
+                self.bytes -= len(self._data.pop(next(iter(self._data))))
             self._data[key] = value
+            self.bytes += len(value)
         return value
-
-    def get_or_make(self, key: Hashable, make: Callable[[], object]) -> object:
-        found = self._data.get(key)
-        return found if found is not None else self.put(key, make())
 
     def __len__(self) -> int:
         return len(self._data)
@@ -127,6 +131,7 @@ class Served:
         bundle: the bundle.
         info: its registered version and origin.
         response_cache_size, chart_cache_size: entries kept of serialised responses and PNGs.
+        response_cache_bytes, chart_cache_bytes: the bytes they may hold.
     """
 
     def __init__(
@@ -135,14 +140,14 @@ class Served:
         info: ModelInfo,
         response_cache_size: int = 4096,
         chart_cache_size: int = 256,
+        response_cache_bytes: int = 64 << 20,
+        chart_cache_bytes: int = 32 << 20,
     ):
         self.bundle = bundle
         self.info = info
-        self.responses = BoundedCache(response_cache_size)
-        #: ``GET /v1/forecast`` bodies by raw query string (see ``service.edge``).
-        self.edge = BoundedCache(response_cache_size)
-        self.charts = BoundedCache(chart_cache_size)
-        self.results = BoundedCache(response_cache_size)
+        #: Response bodies by the validated request (``service.edge`` reads the forecasts' too).
+        self.responses = BoundedCache(response_cache_size, response_cache_bytes)
+        self.charts = BoundedCache(chart_cache_size, chart_cache_bytes)
         self.capability: dict[str, Answers] = {k: Answers() for k in bundle.keys}
         self._state: dict[str, _SeriesState] = {k: _SeriesState() for k in bundle.keys}
 

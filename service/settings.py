@@ -65,8 +65,32 @@ class Settings(BaseSettings):
     )
     response_cache_size: int = Field(default=4096, ge=0)
     chart_cache_size: int = Field(default=256, ge=0)
+    response_cache_bytes: int = Field(
+        default=64 << 20, ge=0, description="Bytes of response bodies kept per served version."
+    )
+    chart_cache_bytes: int = Field(
+        default=32 << 20, ge=0, description="Bytes of PNG charts kept per served version."
+    )
     max_concurrent_fits: int = Field(
-        default=1, ge=1, description="Model refits (pre_period counterfactuals) run at once."
+        default=1,
+        ge=1,
+        description="Expensive requests (refits, sensitivity, uncached counterfactuals and "
+        "decompositions) run at once per worker, each in its own process.",
+    )
+    expensive_queue: int = Field(
+        default=4,
+        ge=0,
+        description="Expensive requests that may wait for a slot; more are refused (429).",
+    )
+    expensive_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Longest an expensive request may run (then 503)."
+    )
+    open_metrics: bool = Field(
+        default=False, description="With API keys set, serve /metrics without a key."
+    )
+    open_docs: bool = Field(
+        default=False,
+        description="With API keys set, serve /docs, /openapi.json and the page without a key.",
     )
     log_level: str = "INFO"
 

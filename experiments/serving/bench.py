@@ -210,6 +210,25 @@ def wrk(name: str, server: Process, url: str, script: Path, connections: int, du
     return run
 
 
+def server_env(home: Path) -> dict[str, str]:
+    """This environment without the project's settings, serving ``home`` (no polling)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ENCOUNTERS_", "MLFLOW_", "PROMETHEUS_"))
+    }
+    env.update(
+        {
+            "ENCOUNTERS_HOME": str(home),
+            "ENCOUNTERS_POLL_SECONDS": "0",
+            "PATH": f"{BIN}:{env.get('PATH', '')}",
+            "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{home / 'mlflow.db'}",
+        }
+    )
+    return env
+
+
 def train(home: Path, work: Path, env: dict) -> None:
     log.info("training bench.yaml into %s", home)
     subprocess.run(
@@ -288,20 +307,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
     home = (args.home or work / "home").resolve()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ENCOUNTERS_", "MLFLOW_", "PROMETHEUS_"))
-    }
-    env.update(
-        {
-            "ENCOUNTERS_HOME": str(home),
-            "ENCOUNTERS_POLL_SECONDS": "0",
-            "PATH": f"{BIN}:{env.get('PATH', '')}",
-            "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI")
-            or f"sqlite:///{home / 'mlflow.db'}",
-        }
-    )
+    env = server_env(home)
     if args.home is None:
         train(home, work, env)
 

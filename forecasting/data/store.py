@@ -5,19 +5,29 @@ a ``manifest.json`` listing them in ingest order. A release's vintage is the las
 for a (series, month) several releases publish, the highest vintage wins (ties: the later ingest)
 and the others stay queryable. The manifest is replaced atomically after the release files are in
 place, so a reader sees the old store or the new one, never half of an ingest.
+
+Writers (ingest, a retrain's ingest and its rollback, seeding) hold an exclusive lock on
+``store/.lock`` from reading the manifest to replacing it, so two writers never both build on the
+same manifest and one of them lose its release. Each manifest entry records its Parquet file's
+sha256; reading verifies every file, so a missing or altered file is an error naming it, never a
+wrong or partial panel.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import fcntl
 import gzip
 import hashlib
 import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,6 +42,21 @@ RELEASE = "sha256"
 MANIFEST_FORMAT = 1
 OBSERVATION_COLUMNS = [RELEASE, UNIQUE_ID, DS, Y, FILLED]
 SNAPSHOT_FILES = ("observations.csv.gz", "provenance.json")
+#: The manifest field with the sha256 of the release's Parquet file (entries written before it
+#: existed are checked for presence only).
+FILE_DIGEST = "file_sha256"
+LOCK_FILE = ".lock"
+#: How long a writer waits for another to finish: ingests hold the lock for the seconds it takes
+#: to write their Parquet files, never while they read and validate.
+LOCK_WAIT_S = 60.0
+
+
+class StoreBusy(DataError):
+    """Another writer held the store's lock for longer than the wait."""
+
+
+class StoreBroken(DataError):
+    """The manifest lists a release whose Parquet file is missing or altered."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +96,54 @@ class ObservationStore:
 
     Args:
         home: the data home (``$ENCOUNTERS_HOME``); the store lives in ``home/store``.
+        lock_wait: seconds a writer waits for another's lock (default :data:`LOCK_WAIT_S`).
     """
 
-    def __init__(self, home: str | Path):
+    def __init__(self, home: str | Path, lock_wait: float | None = None):
         self.root = Path(home) / "store"
         self.manifest_path = self.root / "manifest.json"
+        self.lock_wait = LOCK_WAIT_S if lock_wait is None else lock_wait
+
+    # -- the writers' lock -----------------------------------------------------------------------
+    @contextmanager
+    def writing(self, writer: str) -> Iterator[None]:
+        """Hold the store's write lock (waiting up to ``lock_wait`` seconds); re-entrant within
+        a process, so a retrain that holds it can ingest and roll back under it."""
+        key = (self.root.resolve(), threading.get_ident())
+        if _HELD.get(key):
+            _HELD[key] += 1
+            try:
+                yield
+            finally:
+                _HELD[key] -= 1
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / LOCK_FILE).open("a+") as fh:
+            deadline = time.monotonic() + self.lock_wait
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        fh.seek(0)
+                        holder = fh.read().strip() or "another writer"
+                        raise StoreBusy(
+                            f"the store at {self.root} is busy: {holder} has been writing for "
+                            f"over {self.lock_wait:.0f} s; retry when it has finished"
+                        ) from None
+                    time.sleep(0.05)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{writer} (pid {os.getpid()})")
+            fh.flush()
+            _HELD[key] = 1
+            try:
+                yield
+            finally:
+                del _HELD[key]
+                fh.truncate(0)
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     # -- reading ---------------------------------------------------------------------------------
     def releases(self) -> list[dict]:
@@ -99,10 +167,7 @@ class ObservationStore:
             obs = _snapshot()[1]
         else:
             obs = pd.concat(
-                [
-                    pd.read_parquet(self.root / "releases" / f"{r['sha256']}.parquet")
-                    for r in releases
-                ],
+                [pd.read_parquet(io.BytesIO(self._verified(r))) for r in releases],
                 ignore_index=True,
             )
         meta = pd.DataFrame(
@@ -137,6 +202,47 @@ class ObservationStore:
             raise UnknownSeriesError(key, close_keys(key, panel[UNIQUE_ID].unique()))
         return rows.reset_index(drop=True)
 
+    def verify(self) -> None:
+        """Check that every manifest entry's Parquet file exists and matches its sha256.
+
+        Raises:
+            StoreBroken: naming the first release whose file is missing or altered.
+        """
+        if not self.is_empty:
+            for entry in self.releases():
+                self._verified(entry)
+
+    def _release_path(self, sha256: str) -> Path:
+        return self.root / "releases" / f"{sha256}.parquet"
+
+    def _verified(self, entry: dict) -> bytes:
+        path = self._release_path(entry["sha256"])
+        fix = (
+            f"re-ingest {entry['name']} (`encounters ingest`) to rewrite it, or restore "
+            f"{self.root} from a backup"
+        )
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreBroken(
+                f"the store is broken: {self.manifest_path} lists release {entry['name']} but "
+                f"its file {path} is missing; {fix}"
+            ) from None
+        digest = entry.get(FILE_DIGEST)
+        if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+            raise StoreBroken(
+                f"the store is broken: {path} (release {entry['name']}) does not match the "
+                f"sha256 its manifest records; {fix}"
+            )
+        return data
+
+    def _intact(self, entry: dict) -> bool:
+        try:
+            self._verified(entry)
+        except StoreBroken:
+            return False
+        return True
+
     def fingerprint(self) -> str:
         """Identifies the data vintage: a digest of the releases the store holds, in order."""
         digest = hashlib.sha256()
@@ -146,68 +252,83 @@ class ObservationStore:
 
     # -- writing ---------------------------------------------------------------------------------
     def add(self, releases: list[Release]) -> list[IngestResult]:
-        """Add releases; a file already held (same sha256) changes nothing.
+        """Add releases; a file already held (same sha256) changes nothing, unless its Parquet
+        file is missing or altered, which rewrites it.
 
-        All release files are written before the manifest is replaced, so a failure at any point
-        leaves the store as it was.
+        Runs under the write lock. All release files are written before the manifest is
+        replaced, so a failure at any point leaves the store as it was.
         """
-        manifest = [] if self.is_empty else self.releases()
-        held = {r["sha256"] for r in manifest}
-        results, new = [], []
-        for release in releases:
-            status = "unchanged" if release.sha256 in held else "added"
-            if status == "added":
-                held.add(release.sha256)
-                new.append(release)
-            results.append(
-                IngestResult(
-                    release.name,
-                    release.sha256,
-                    status,
-                    _month(release.vintage),
-                    release.panel[UNIQUE_ID].nunique(),
-                    len(release.panel),
+        with self.writing("ingest"):
+            manifest = [] if self.is_empty else self.releases()
+            index = {r["sha256"]: i for i, r in enumerate(manifest)}
+            results, new = [], []
+            for release in releases:
+                held = release.sha256 in index and self._intact(manifest[index[release.sha256]])
+                if not held:
+                    new.append(release)
+                    index.setdefault(release.sha256, -1)
+                results.append(
+                    IngestResult(
+                        release.name,
+                        release.sha256,
+                        "unchanged" if held else "added",
+                        _month(release.vintage),
+                        release.panel[UNIQUE_ID].nunique(),
+                        len(release.panel),
+                    )
                 )
-            )
-        if not new:
-            return results
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        for release in new:
-            table = release.panel.assign(**{RELEASE: release.sha256})[OBSERVATION_COLUMNS]
-            buf = io.BytesIO()
-            table.to_parquet(buf, index=False)
-            _atomic_write(self.root / "releases" / f"{release.sha256}.parquet", buf.getvalue())
-            manifest.append(_entry(release, now))
-        _atomic_write(self.manifest_path, _manifest_bytes(manifest))
+            if not new:
+                return results
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            for release in new:
+                table = release.panel.assign(**{RELEASE: release.sha256})[OBSERVATION_COLUMNS]
+                entry = _entry(release, now, self._write_release(release.sha256, table))
+                if index[release.sha256] >= 0:
+                    manifest[index[release.sha256]] = entry
+                else:
+                    manifest.append(entry)
+            _atomic_write(self.manifest_path, _manifest_bytes(manifest))
         return results
 
-    def checkpoint(self) -> bytes | None:
-        """The store's state as its manifest, to :meth:`restore` if a later step fails."""
-        return None if self.is_empty else self.manifest_path.read_bytes()
+    def _write_release(self, sha256: str, table: pd.DataFrame) -> str:
+        """Write one release's Parquet file; returns its sha256."""
+        buf = io.BytesIO()
+        table.to_parquet(buf, index=False)
+        data = buf.getvalue()
+        _atomic_write(self._release_path(sha256), data)
+        return hashlib.sha256(data).hexdigest()
 
-    def restore(self, checkpoint: bytes | None) -> None:
-        """Return to a :meth:`checkpoint`: its manifest back, release files it lacks removed."""
-        if checkpoint is None:
-            self.manifest_path.unlink(missing_ok=True)
-            held: set[str] = set()
-        else:
-            _atomic_write(self.manifest_path, checkpoint)
-            held = {r["sha256"] for r in json.loads(checkpoint)["releases"]}
-        for path in (self.root / "releases").glob("*.parquet"):
-            if path.stem not in held:
-                path.unlink()
+    def remove(self, sha256s: Iterable[str]) -> None:
+        """Take releases out again (a failed retrain's own): their manifest entries first, then
+        their files; releases other writers added meanwhile stay. An empty manifest goes, so
+        the store reads as empty (the embedded snapshot) again."""
+        drop = set(sha256s)
+        if not drop:
+            return
+        with self.writing("rollback"):
+            if self.is_empty:
+                return
+            kept = [r for r in self.releases() if r["sha256"] not in drop]
+            if kept:
+                _atomic_write(self.manifest_path, _manifest_bytes(kept))
+            else:
+                self.manifest_path.unlink()
+            for sha256 in drop:
+                self._release_path(sha256).unlink(missing_ok=True)
 
-    def seed(self) -> bool:
-        """Fill an empty store from the embedded snapshot; True if it did."""
-        if not self.is_empty:
-            return False
-        entries, obs = _snapshot()
-        for entry in entries:
-            buf = io.BytesIO()
-            obs[obs[RELEASE] == entry["sha256"]][OBSERVATION_COLUMNS].to_parquet(buf, index=False)
-            _atomic_write(self.root / "releases" / f"{entry['sha256']}.parquet", buf.getvalue())
-        _atomic_write(self.manifest_path, _manifest_bytes(entries))
-        return True
+    def seed(self) -> list[str]:
+        """Fill an empty store from the embedded snapshot; the sha256s it added (none if the
+        store was not empty)."""
+        with self.writing("seed"):
+            if not self.is_empty:
+                return []
+            entries, obs = _snapshot()
+            written = []
+            for entry in entries:
+                table = obs[obs[RELEASE] == entry["sha256"]][OBSERVATION_COLUMNS]
+                written.append({**entry, FILE_DIGEST: self._write_release(entry["sha256"], table)})
+            _atomic_write(self.manifest_path, _manifest_bytes(written))
+        return [e["sha256"] for e in written]
 
     def export_snapshot(self, out: str | Path) -> list[Path]:
         """Write the compact, byte-reproducible table the project embeds as its default data."""
@@ -222,7 +343,7 @@ class ObservationStore:
             "description": "Monthly encounter figures derived by `encounters snapshot` from the "
             "official files below; every release is kept (see forecasting/data/store.py).",
             "releases": [
-                {k: v for k, v in r.items() if k not in ("ingested_at", "source")}
+                {k: v for k, v in r.items() if k not in ("ingested_at", "source", FILE_DIGEST)}
                 for r in self.releases()
             ],
         }
@@ -237,7 +358,7 @@ def close_keys(key: str, known: Iterable[str]) -> list[str]:
     return difflib.get_close_matches(key, list(known), n=5, cutoff=0.6)
 
 
-def _entry(release: Release, ingested_at: str) -> dict:
+def _entry(release: Release, ingested_at: str, file_sha256: str) -> dict:
     panel = release.panel
     return {
         "sha256": release.sha256,
@@ -253,12 +374,16 @@ def _entry(release: Release, ingested_at: str) -> dict:
         "last": _month(panel[DS].max()),
         "vintage": _month(release.vintage),
         "ingested_at": ingested_at,
+        FILE_DIGEST: file_sha256,
     }
 
 
 def _manifest_bytes(entries: list[dict]) -> bytes:
     return (json.dumps({"format": MANIFEST_FORMAT, "releases": entries}, indent=2) + "\n").encode()
 
+
+#: (store, thread) pairs holding a store's write lock, with the depth of re-entry.
+_HELD: dict[tuple[Path, int], int] = {}
 
 _SNAPSHOT_CACHE: tuple[list[dict], pd.DataFrame] | None = None
 

@@ -3,20 +3,19 @@ happens next), from the served model of that series.
 
 A series' :class:`~forecasting.counterfactual.CounterfactualEngine` is built when its bundle
 loads (coefficient draws and baseline paths), so a request on a catalog scenario is array
-arithmetic (~5 ms); answers are kept per bundle, keyed by the request, and a repeated request is
-a dict read on the event loop. ``pre_period`` and ``controls`` refit the model on the months before
-the change the first time a change month is asked for (seconds): such refits run one at a time
-(``ENCOUNTERS_MAX_CONCURRENT_FITS``), and the series' other counterfactuals wait for it, since an
-engine answers one request at a time.
+arithmetic (~5 ms), but an added event's regressors, a long span, ``pre_period`` or ``controls``
+(which refit the model on the months before the change: seconds) cost more. So an uncached answer
+is computed on the expensive requests' executor (:mod:`service.expensive`: its own processes,
+bounded, 429 when full); answers are kept per bundle, keyed by the validated request, and a
+repeated request is a dict read on the event loop.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic_core import PydanticCustomError
 
@@ -26,18 +25,18 @@ from forecasting.frame import COUNTERFACTUAL, CUMULATIVE_EFFECT, EFFECT, REFEREN
 from forecasting.interventions import Scenario
 from service import charts
 from service.deps import RegistryDep, ServedDep
-from service.errors import NotAnswerable, RequestError
+from service.errors import NotAnswerable, RequestError, StrictJSONRoute
 from service.openapi import MARK, catalog_ids, unknown_id
 from service.routes.forecast import JSON, PNG, LevelQuery, check_request
 from service.schemas import (
-    SERIES_ERRORS,
+    EXPENSIVE_ERRORS,
     CounterfactualRequest,
     CounterfactualResponse,
     json_scenario,
 )
 from service.served import Served, dumps
 
-router = APIRouter(tags=["counterfactuals"])
+router = APIRouter(tags=["counterfactuals"], route_class=StrictJSONRoute)
 #: The row quantities that carry intervals.
 QUANTITIES = (REFERENCE, COUNTERFACTUAL, EFFECT, CUMULATIVE_EFFECT)
 
@@ -52,7 +51,6 @@ def _loc(where: str, exc: Exception) -> tuple[str, str]:
 
 def run(
     served: Served,
-    fit_slots: threading.BoundedSemaphore,
     series: str,
     scenario: Scenario,
     start: str | None,
@@ -61,12 +59,8 @@ def run(
     level: list[int] | None,
     where: str,
 ) -> cf.CounterfactualResult:
-    """The counterfactual, from the per-bundle cache or the series' engine; errors as 404/422."""
+    """The counterfactual from the series' engine; errors as 404/422."""
     levels = check_request(served, 1, level, where)
-    key = ("cf", series, scenario.model_dump_json(), start, end, method, tuple(levels))
-    found = served.results.get(key)
-    if found is not None:
-        return found
     engine, capability = served.engine(series)
     if engine is None:
         raise RequestError(
@@ -76,17 +70,12 @@ def run(
         )
     unknown_events(served, scenario, (where, "scenario"))
     try:
-        if method in (cf.PRE_PERIOD, cf.CONTROLS):
-            with fit_slots, served.engine_lock(series):
-                result = engine.run(scenario, start, end, method, levels)
-        else:
-            with served.engine_lock(series):
-                result = engine.run(scenario, start, end, method, levels)
+        with served.engine_lock(series):
+            return engine.run(scenario, start, end, method, levels)
     except ScenarioError as exc:
         raise NotAnswerable((where, "scenario"), str(exc)) from exc
     except (DataError, ValueError) as exc:
         raise NotAnswerable(_loc(where, exc), str(exc)) from exc
-    return served.results.put(key, result)
 
 
 def unknown_events(served: Served, scenario: Scenario, loc: tuple[str, str]) -> None:
@@ -105,12 +94,9 @@ def payload(served: Served, result: cf.CounterfactualResult) -> dict:
     return data
 
 
-def _body(
-    served: Served, fit_slots: threading.BoundedSemaphore, request: CounterfactualRequest
-) -> bytes:
+def _body(served: Served, request: CounterfactualRequest) -> bytes:
     result = run(
         served,
-        fit_slots,
         request.series,
         request.scenario,
         request.start,
@@ -122,15 +108,17 @@ def _body(
     return dumps(payload(served, result))
 
 
-@router.post("/counterfactual", response_model=CounterfactualResponse, responses=SERIES_ERRORS)
+@router.post("/counterfactual", response_model=CounterfactualResponse, responses=EXPENSIVE_ERRORS)
 async def counterfactual(
-    served: ServedDep, registry: RegistryDep, request: CounterfactualRequest
+    served: ServedDep, registry: RegistryDep, request: CounterfactualRequest, http: Request
 ) -> Response:
     """The series under a scenario over a span of months (past, future or both): per month the
     reference, counterfactual, effect and cumulative effect with intervals, and a summary."""
-    body = await served.respond(
+    body = await registry.expensive.respond(
+        http,
+        served.responses,
         ("cf.json", request.model_dump_json()),
-        lambda: _body(served, registry.fit_slots, request),
+        lambda: _body(served, request),
     )
     return Response(body, media_type=JSON)
 
@@ -155,10 +143,11 @@ def parse_scenario(text: str, where: str = "query") -> Scenario:
         raise NotAnswerable((where, "scenario"), str(exc)) from exc
 
 
-@router.get("/counterfactual.png", response_class=Response, responses={**SERIES_ERRORS, **PNG})
-def counterfactual_chart(
+@router.get("/counterfactual.png", response_class=Response, responses={**EXPENSIVE_ERRORS, **PNG})
+async def counterfactual_chart(
     served: ServedDep,
     registry: RegistryDep,
+    http: Request,
     series: Annotated[
         str,
         Query(
@@ -184,9 +173,22 @@ def counterfactual_chart(
 ) -> Response:
     """Fan chart of the reference and the counterfactual with history and event markers."""
     parsed = parse_scenario(scenario)
-    result = run(served, registry.fit_slots, series, parsed, start, end, method, level, "query")
-    key = ("counterfactual.png", series, parsed.model_dump_json(), start, end, method, result.level)
-    png = served.charts.get(key)
-    if png is None:
-        png = served.charts.put(key, charts.counterfactual_png(served, result))
+    levels = check_request(served, 1, level, "query")
+    key = (
+        "counterfactual.png",
+        series,
+        parsed.model_dump_json(),
+        start,
+        end,
+        method,
+        tuple(levels),
+    )
+    png = await registry.expensive.respond(
+        http,
+        served.charts,
+        key,
+        lambda: charts.counterfactual_png(
+            served, run(served, series, parsed, start, end, method, levels, "query")
+        ),
+    )
     return Response(png, media_type="image/png")

@@ -1,21 +1,22 @@
 """``/v1/forecast``: calibrated forecasts of one or several series, as JSON or a fan chart.
 
 The hot path is a lookup: each series' full-horizon forecast is computed when its bundle loads,
-and each distinct request's JSON bytes are kept (per bundle); a repeated query string is answered
-by :mod:`service.edge` before routing. Anything not cached yet is computed in the thread pool,
-off the event loop.
+and each distinct request's JSON bytes are kept (per bundle) under its validated parameters; a
+repeated request is answered by :mod:`service.edge` before routing. Anything not cached yet is
+computed in the thread pool, off the event loop.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from service import charts
 from service.deps import ServedDep
-from service.errors import RequestError
+from service.edge import DEFAULT_H, forecast_key
+from service.errors import RequestError, StrictJSONRoute
 from service.openapi import MARK
 from service.schemas import (
     MAX_H,
@@ -30,7 +31,7 @@ from service.schemas import (
 )
 from service.served import Served, dumps
 
-router = APIRouter(tags=["forecasts"])
+router = APIRouter(tags=["forecasts"], route_class=StrictJSONRoute)
 
 JSON = "application/json"
 PNG = {200: {"content": {"image/png": {}}, "description": "A PNG fan chart."}}
@@ -84,21 +85,18 @@ def _payload(served: Served, series: str, h: int, level, threshold, where: str) 
 
 @router.get("/forecast", response_model=ForecastResponse, responses=SERIES_ERRORS)
 async def forecast(
-    request: Request,
     served: ServedDep,
     series: SeriesQuery,
-    h: HQuery = 12,
+    h: HQuery = DEFAULT_H,
     level: LevelQuery = None,
     threshold: ThresholdQuery = None,
 ) -> Response:
     """Forecast of one series: per month `mean`, `lo_<L>`, `hi_<L>`; with `threshold`, the
     probability each month exceeds it (see `exceedance_method`)."""
-    key = ("get", series, h, tuple(level or ()), tuple(threshold or ()))
     body = await served.respond(
-        key, lambda: dumps(_payload(served, series, h, level, threshold, "query"))
+        forecast_key(series, h, level, threshold),
+        lambda: dumps(_payload(served, series, h, level, threshold, "query")),
     )
-    # Answered: the same query string is served from the edge cache from now on.
-    served.edge.put(request.scope["query_string"], body)
     return Response(body, media_type=JSON)
 
 

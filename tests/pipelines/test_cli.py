@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from forecasting.data import ObservationStore
 from forecasting.data.limits import MAX_FILE_BYTES
 from forecasting.data.readers import SBO_HEADER
 from pipelines.cli import main
@@ -87,6 +88,32 @@ def test_bad_file_exits_1_with_the_reason(run, tmp_path):
     assert result.exit_code == 1
     assert "bad.csv: unknown layout" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_broken_store_exits_1_naming_the_missing_file(run, home, tmp_path):
+    run("ingest", str(aor_file(tmp_path)))
+    (release,) = (home / "store" / "releases").glob("*.parquet")
+    release.unlink()
+    result = CliRunner().invoke(main, ["series"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the store is broken" in result.output and release.name in result.output
+
+
+def test_a_busy_store_exits_1_saying_retry(run, home, tmp_path, monkeypatch):
+    monkeypatch.setattr("forecasting.data.store.LOCK_WAIT_S", 0.2)
+    with ObservationStore(home).writing("retrain"):
+        # Another thread of this process, like another process, waits and gives up.
+        outcome = []
+        worker = threading.Thread(
+            target=lambda: outcome.append(
+                CliRunner().invoke(main, ["ingest", str(aor_file(tmp_path))])
+            )
+        )
+        worker.start()
+        worker.join(30)
+    (result,) = outcome
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "is busy: retrain (pid" in result.output and "retry" in result.output
 
 
 def test_unknown_series_exits_1_with_close_matches(run):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +18,7 @@ from pipelines.ingest import ingest
 from pipelines.retrain import RetrainBusy, judge, retrain, retrain_lock
 from pipelines.tracking import CHALLENGER, CHAMPION, configure, log_training, tracking_uri
 from pipelines.train import train
-from tests.forecasting.data.cbp_files import aor_file
+from tests.forecasting.data.cbp_files import aor_file, revised_copy
 from tests.service.conftest import Server
 
 RETRAIN_TINY = """
@@ -101,13 +104,7 @@ def _lifecycle(home, tmp_path, store, server, sbo_file):
 
     # A failure mid-training (every series' baseline fails) leaves the store and the alias.
     before = digest(store.root)
-    broken = tmp_path / "broken.yaml"
-    bad_ets = "{name: ets, params: {trend: sideways}}"
-    broken.write_text(
-        RETRAIN_TINY.split("models:")[0]
-        + f"baseline: {bad_ets}\nmodels: [{bad_ets}]\n"
-        + RETRAIN_TINY.split("ensemble_top_k: 0\n")[1]
-    )
+    broken = broken_experiment(tmp_path)
     new_release = aor_file(tmp_path)
     with pytest.raises(RuntimeError, match="every series failed"):
         retrain(home, [str(new_release)], experiment_path=str(broken), workers=1)
@@ -130,6 +127,64 @@ def _lifecycle(home, tmp_path, store, server, sbo_file):
     assert len(runs) == 1 and "worse" in runs[0].data.tags["reasons"]
     # Neither the failure nor the rejection reached the API.
     assert served_version(server, "2", timeout=3) == "2"
+
+
+def broken_experiment(folder: Path) -> Path:
+    """RETRAIN_TINY with every model (the baseline too) one that cannot fit."""
+    path = folder / "broken.yaml"
+    bad_ets = "{name: ets, params: {trend: sideways}}"
+    path.write_text(
+        RETRAIN_TINY.split("models:")[0]
+        + f"baseline: {bad_ets}\nmodels: [{bad_ets}]\n"
+        + RETRAIN_TINY.split("ensemble_top_k: 0\n")[1]
+    )
+    return path
+
+
+def _failing_retrain(home: Path, source: Path, experiment: Path) -> None:
+    try:
+        retrain(home, [str(source)], experiment_path=str(experiment), workers=1)
+    except RuntimeError as exc:
+        if "every series failed" in str(exc):
+            os._exit(0)
+        raise
+    os._exit(3)  # it was meant to fail
+
+
+def ingest_during_failing_retrain(home: Path, folder: Path, other: Path) -> tuple[bool, list[str]]:
+    """A retrain that ingests a release and then fails, with ``other`` ingested by this process
+    between the two (on a store seeded from the snapshot); whether the ingest landed while the
+    retrain ran, and the names of the releases the store holds beside the snapshot's."""
+    store = ObservationStore(home)
+    seeded = set(store.seed())
+    ctx = multiprocessing.get_context("fork")
+    release = aor_file(folder)
+    proc = ctx.Process(target=_failing_retrain, args=(home, release, broken_experiment(folder)))
+    proc.start()
+    deadline = time.monotonic() + 60
+    while release.name not in _names(store):
+        assert time.monotonic() < deadline and proc.is_alive(), "the retrain never ingested"
+        time.sleep(0.01)
+    ingest(store, [str(other)])
+    during = proc.is_alive()
+    proc.join(300)
+    assert proc.exitcode == 0, f"the retrain did not fail as meant (exit {proc.exitcode})"
+    store.verify()
+    return during, _names(store, seeded)
+
+
+def _names(store: ObservationStore, besides: set[str] = frozenset()) -> list[str]:
+    held = [] if store.is_empty else store.releases()
+    return [r["name"] for r in held if r["sha256"] not in besides]
+
+
+def test_an_ingest_during_a_failing_retrain_is_kept(mlflow_home, tmp_path, sbo_file):
+    # The snapshot holds the official file: a revised re-publication of it is the new release.
+    revised = revised_copy(sbo_file, tmp_path / "revised")
+    during, names = ingest_during_failing_retrain(mlflow_home, tmp_path, revised)
+    assert during, "the ingest finished after the retrain: the test proves nothing"
+    # The retrain's own release is rolled back; the other writer's stays.
+    assert names == [revised.name]
 
 
 def test_a_second_retrain_waits_for_the_lock(tmp_path):

@@ -10,6 +10,7 @@ from tests.service.conftest import NAIVE_KEY, Server
 pytestmark = pytest.mark.slow
 
 ORIGIN = "http://charts.example.test"
+KEY = {"X-API-Key": "alpha-key"}
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +36,35 @@ def test_v1_needs_one_of_the_keys(guarded):
     assert ok.status_code == 200 and ok.json()["series"] == NAIVE_KEY
 
 
-def test_health_metrics_and_page_stay_open(guarded):
-    for path in ("/health", "/metrics", "/", "/openapi.json"):
-        assert httpx.get(f"{guarded.url}{path}").status_code == 200, path
-    schemes = httpx.get(f"{guarded.url}/openapi.json").json()["components"]["securitySchemes"]
+def test_only_health_is_open(guarded):
+    assert httpx.get(f"{guarded.url}/health").status_code == 200
+    for path in ("/metrics", "/", "/docs", "/openapi.json", "/static/app.js", "/v1/models"):
+        refused = httpx.get(f"{guarded.url}{path}")
+        assert refused.status_code == 401, path
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "X-API-Key" in refused.json()["detail"]
+        assert httpx.get(f"{guarded.url}{path}", headers=KEY).status_code == 200, path
+    schemes = httpx.get(f"{guarded.url}/openapi.json", headers=KEY).json()["components"][
+        "securitySchemes"
+    ]
     assert any(s.get("name") == "X-API-Key" and s["in"] == "header" for s in schemes.values())
+
+
+def test_settings_open_the_metrics_and_the_docs(champion, tmp_path):
+    srv = Server(
+        champion.home,
+        tmp_path,
+        ENCOUNTERS_API_KEYS="alpha-key",
+        ENCOUNTERS_OPEN_METRICS="true",
+        ENCOUNTERS_OPEN_DOCS="true",
+        ENCOUNTERS_POLL_SECONDS="0",
+    )
+    try:
+        for path in ("/health", "/metrics", "/", "/docs", "/openapi.json"):
+            assert httpx.get(f"{srv.url}{path}").status_code == 200, path
+        assert httpx.get(f"{srv.url}/v1/models").status_code == 401
+    finally:
+        srv.stop()
 
 
 def test_cors_allows_the_configured_origin_only(guarded):

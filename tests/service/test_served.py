@@ -79,11 +79,18 @@ def test_json_has_no_nan_and_caches_are_bounded():
         "a": None,
         "b": [None, 1.5],
     }
-    cache = BoundedCache(2)
+    cache = BoundedCache(2, max_bytes=1_000)
     for i in range(3):
-        cache.put(i, i)
-    assert len(cache) == 2 and cache.get(0) is None and cache.get(2) == 2
-    assert cache.get_or_make("x", lambda: "made") == "made"
+        cache.put(i, b"x" * 10)
+    assert len(cache) == 2 and cache.get(0) is None and cache.get(2) == b"x" * 10
+    # Bounded in bytes too: a large answer pushes out the oldest ones, a too-large one is kept out.
+    cache = BoundedCache(100, max_bytes=1_000)
+    for i in range(10):
+        cache.put(i, b"x" * 100)
+    cache.put("big", b"y" * 950)
+    assert len(cache) == 1 and cache.bytes == 950 and cache.get(9) is None
+    assert cache.put("huge", b"z" * 1_001) == b"z" * 1_001 and cache.get("huge") is None
+    assert cache.bytes == 950
 
 
 def test_a_naive_series_with_a_trained_ucm_answers_counterfactuals(served):

@@ -171,3 +171,17 @@ def aor_file(folder: Path, rows=AOR_ROWS, name="nationwide-encounters-fy24-aor.c
 
 def state_file(folder: Path, rows=STATE_ROWS, name="nationwide-encounters-fy25-state.csv") -> Path:
     return write_csv(folder / name, STATE_HEADER, rows)
+
+
+def revised_copy(source: Path, folder: Path) -> Path:
+    """The file re-published with one figure revised (the last digit of its last row's count):
+    a second release of the same size that takes as long to read."""
+    lines = source.read_bytes().rstrip(b"\n").split(b"\n")
+    head, _, count = lines[-1].rpartition(b",")
+    digits = count.strip()
+    bumped = digits[:-1] + str((int(digits[-1:]) + 1) % 10).encode()
+    lines[-1] = head + b"," + count.replace(digits, bumped)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / source.name
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from forecasting.data import ObservationStore, read_release
-from forecasting.data.store import SNAPSHOT_FILES
+from forecasting.data.store import SNAPSHOT_FILES, StoreBroken, StoreBusy
 from forecasting.errors import DataError, UnknownSeriesError
 from pipelines.ingest import ingest
-from tests.forecasting.data.cbp_files import AOR_ROWS, aor_file, state_file
+from tests.forecasting.data.cbp_files import AOR_ROWS, aor_file, revised_copy, state_file
 
 SNAPSHOT_DIR = Path(__file__).resolve().parents[3] / "forecasting" / "data" / "snapshot"
 
@@ -98,8 +100,8 @@ def test_empty_store_serves_the_embedded_snapshot_and_seeds_from_it(tmp_path):
     assert store.is_empty
     assert value(store, "southwest/usbp", "2024-01-01") == [124_215]
     fingerprint = store.fingerprint()
-    assert store.seed() is True
-    assert not store.is_empty and store.seed() is False
+    assert store.seed() == [r["sha256"] for r in store.releases()]
+    assert not store.is_empty and store.seed() == []
     assert store.fingerprint() == fingerprint
     assert value(store, "southwest/usbp", "2024-01-01", all_vintages=True) == [124_220, 124_215]
 
@@ -122,20 +124,110 @@ def test_snapshot_provenance_names_the_official_files(ohss_file, sbo_file, indic
         assert digests[path.name] == read_release(path).sha256
 
 
-def test_restore_returns_to_the_checkpoint_byte_for_byte(tmp_path):
+def test_remove_takes_out_only_the_named_releases_byte_for_byte(tmp_path):
     store = ObservationStore(tmp_path)
     ingest(store, [str(state_file(tmp_path))])
     before = tree_digest(store.root)
-    point = store.checkpoint()
-    ingest(store, [str(aor_file(tmp_path))])
+    (added,) = ingest(store, [str(aor_file(tmp_path))])
     assert tree_digest(store.root) != before
-    store.restore(point)
+    store.remove([added.sha256])
     assert tree_digest(store.root) == before
 
 
-def test_restore_to_an_empty_checkpoint_empties_the_store(tmp_path):
+def test_removing_every_release_empties_the_store(tmp_path):
     store = ObservationStore(tmp_path)
-    point = store.checkpoint()
-    ingest(store, [str(aor_file(tmp_path))])
-    store.restore(point)
+    (added,) = ingest(store, [str(aor_file(tmp_path))])
+    store.remove([added.sha256])
     assert store.is_empty and not list((store.root / "releases").glob("*"))
+
+
+def _entry_file(store: ObservationStore, name: str) -> Path:
+    (sha,) = [r["sha256"] for r in store.releases() if r["name"] == name]
+    return store.root / "releases" / f"{sha}.parquet"
+
+
+def test_a_missing_release_file_is_a_broken_store_naming_it(tmp_path, sbo_file):
+    store = ObservationStore(tmp_path)
+    ingest(store, [str(sbo_file)])
+    path = _entry_file(store, sbo_file.name)
+    path.unlink()
+    message = f"the store is broken: .* lists release {sbo_file.name} but its file .* is missing"
+    with pytest.raises(StoreBroken, match=message):
+        store.verify()
+    with pytest.raises(StoreBroken, match=message):
+        store.series("southwest/usbp")
+    # Re-ingesting the file repairs it.
+    (result,) = ingest(store, [str(sbo_file)])
+    assert result.status == "added" and path.is_file()
+    store.verify()
+    assert value(store, "southwest/usbp", "2024-01-01") == [124_215]
+
+
+def test_an_altered_release_file_is_a_broken_store(tmp_path, sbo_file):
+    store = ObservationStore(tmp_path)
+    other = aor_file(tmp_path)
+    ingest(store, [str(sbo_file), str(other)])
+    # Another release's (valid) Parquet in its place: readable, but not what was written.
+    path = _entry_file(store, sbo_file.name)
+    path.write_bytes(_entry_file(store, other.name).read_bytes())
+    with pytest.raises(StoreBroken, match="does not match the sha256 its manifest records"):
+        store.panel()
+
+
+def test_a_writer_waits_for_the_lock_then_says_busy(tmp_path):
+    store = ObservationStore(tmp_path, lock_wait=0.3)
+    release = read_release(aor_file(tmp_path))
+    ctx = multiprocessing.get_context("fork")
+    held, done = ctx.Event(), ctx.Event()
+
+    def hold() -> None:
+        with ObservationStore(tmp_path).writing("ingest"):
+            held.set()
+            done.wait(30)
+
+    holder = ctx.Process(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match=r"busy: ingest \(pid \d+\) .*; retry"):
+            store.add([release])
+        assert 0.3 <= time.monotonic() - started < 5
+        assert store.is_empty
+    finally:
+        done.set()
+        holder.join(30)
+    assert store.add([release])[0].status == "added"
+
+
+PAIRS = 15
+
+
+def ingest_at_once(home: Path, sources: list[Path]) -> list[int]:
+    """Each source ingested by its own process, released together; their exit codes."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(sources))
+
+    def run(source: Path) -> None:
+        barrier.wait(30)
+        ingest(ObservationStore(home), [str(source)])
+
+    procs = [ctx.Process(target=run, args=(s,)) for s in sources]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+    return [proc.exitcode for proc in procs]
+
+
+def test_concurrent_ingests_lose_no_release(tmp_path, sbo_file):
+    revised = revised_copy(sbo_file, tmp_path / "revised")
+    lost = []
+    for trial in range(PAIRS):
+        home = tmp_path / f"home{trial}"
+        assert ingest_at_once(home, [sbo_file, revised]) == [0, 0]
+        store = ObservationStore(home)
+        store.verify()
+        if len(store.releases()) != 2:
+            lost.append(trial)
+    assert lost == [], f"{len(lost)} of {PAIRS} concurrent pairs lost a release"
