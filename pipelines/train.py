@@ -26,7 +26,7 @@ from forecasting.calibration import (
 )
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError
-from forecasting.frame import DS, STEP, UNIQUE_ID, Y, series_history
+from forecasting.frame import DS, STEP, UNIQUE_ID, Y, months_between, series_history
 from forecasting.hierarchy import Hierarchy, find_splits, fit_hierarchy
 from forecasting.interventions import Catalog, design_matrix, load_catalog
 from forecasting.models import MODELS, make_model
@@ -55,6 +55,9 @@ class SeriesTask:
     experiment: Experiment
     #: The experiment's series and the indicators they read, for families fitted across series.
     pool: IndicatorPool | None = None
+    #: Months its backtest runs ahead: as far as the experiment's stalest series is served from
+    #: its own last month (``max_h`` after the panel's newest month).
+    horizon: int = 0
 
 
 def build_model(name: str, params: dict, task: SeriesTask) -> Forecaster:
@@ -117,8 +120,8 @@ def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, exp: Experimen
 
 
 def _scored(bt: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
-    """The rows of the months ahead accuracy is judged on; the backtest runs on to ``max_h``
-    so that every served step's interval is calibrated on errors measured at that step."""
+    """The rows of the months ahead accuracy is judged on; the backtest runs on to the served
+    horizon so that every served step's interval is calibrated on errors measured at that step."""
     return bt[bt[STEP] <= exp.backtest.h]
 
 
@@ -226,7 +229,7 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
             task.y,
             task.X,
             origins,
-            max(exp.backtest.h, exp.max_h),
+            max(exp.backtest.h, exp.max_h, task.horizon),
             exp.level,
             task.event_starts,
         )
@@ -348,6 +351,7 @@ def build_tasks(
         else Experiment.resolve_series(exp.model_copy(update={"series": list(series)}), known)
     )
     excluded = {catalog.resolve(name) for name in exp.exclude_events}
+    newest = panel[DS].max()
     tasks = []
     for key in keys:
         y = series_history(panel, key, exp.train_start)
@@ -360,6 +364,10 @@ def build_tasks(
             X = X[[c for c in X.columns if c not in excluded]]
         starts = _regressor_starts(catalog, key, list(X.columns)) if X is not None else {}
         tasks.append(SeriesTask(key, y, X, starts, exp))
+    # The stalest series is served furthest from its own last month; every backtest runs that
+    # far, so the pooled calibration has errors measured at each step any series is served at.
+    stale = max((months_between(t.y.index[-1], newest) for t in tasks), default=0)
+    tasks = [replace(t, horizon=exp.max_h + stale) for t in tasks]
     if any(Capability.POOLED in MODELS[m.name].declared for m in exp.models):
         pool = IndicatorPool.from_panel(panel, {t.key: t.y for t in tasks})
         tasks = [replace(t, pool=pool) for t in tasks]

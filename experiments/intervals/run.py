@@ -76,7 +76,7 @@ BENCH_H = 12
 #: The grid's first origin: aligned with the benchmark's 3-month grid (2018-11 - 16 years).
 GRID_START = "2002-11"
 MIN_TRAIN_MONTHS = 36
-TODAY = "today: own errors, 36-month window"
+TODAY = "today's method: own errors, 36-month window (bands made well-formed)"
 
 
 def backtests(config: dict, acc: dict, panel: pd.DataFrame):
@@ -180,14 +180,17 @@ def _since(start: float) -> float:
 
 
 def label(params: dict) -> str:
-    half = params["half_life_months"]
+    half, window = params["half_life_months"], params["window_months"]
     power = params.get("volatility_power", 1.0)
-    text = (
+    parts = [
         f"pooled: {params.get('volatility_statistic', 'mean')} volatility "
-        f"{params['volatility_months']} m" + (f" ^ {power}" if power != 1 else "") + f", window "
-        f"{params['window_months']} m, " + (f"half-life {half} m" if half else "equal weights")
-    )
-    return text + (f", ACI {params['aci_gamma']}" if params.get("aci_gamma") else "")
+        f"{params['volatility_months']} m" + (f" ^ {power}" if power != 1 else ""),
+        f"window {window} m" if window else "all errors",
+        f"half-life {half} m" if half else "equal weights",
+    ]
+    if params.get("aci_gamma"):
+        parts.append(f"ACI {params['aci_gamma']}")
+    return ", ".join(parts)
 
 
 def pooled(frames, histories, level, params) -> dict[str, pd.DataFrame]:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from forecasting.data import ObservationStore
+from forecasting.errors import EncountersWarning
 from pipelines.config import Experiment
 from pipelines.tracking import CHAMPION, log_training
 from pipelines.train import train
@@ -230,10 +232,12 @@ def test_served_bands_are_strictly_nested_and_widen_with_the_horizon(home, tmp_p
     training = train(exp, ObservationStore(home), workers=1)
     bundle = training.bundle()
     for result in training.results:
-        # Calibrated from the pooled backtests, every served step measured (the backtest runs
-        # to max_h), so no step is extrapolated.
-        assert result.chosen.calibrator.factors_.index.max() == 36
         assert {"winkler_80", "msis_95", "wis"} <= set(result.chosen.metrics)
-        frame = bundle.forecast(result.key, 36, [50, 80, 95])
+        # Calibrated from the pooled backtests, which run as far as the stalest series is
+        # served (coastal/usbp's OHSS data end 9 months before the total's), so no served step
+        # is extrapolated (that would warn).
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", EncountersWarning)
+            frame = bundle.forecast(result.key, 36, [50, 80, 95])
         assert_well_formed(frame, [50, 80, 95])
         assert frame["hi_95"].iloc[-1] > frame["hi_95"].iloc[0]
