@@ -206,8 +206,10 @@ def score_terms(data: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
 
     Returns:
         Frame on ``data``'s index: ``ae`` (absolute error), ``smape``, ``abs_y``, ``mase`` and
-        ``mse_scaled`` (with the scales), and per level ``coverage_<l>`` (0/1), ``width_<l>``
-        and ``winkler_<l>`` (the interval score).
+        ``mse_scaled`` (with the scales), per level ``coverage_<l>`` (0/1), ``width_<l>``,
+        ``winkler_<l>`` (the interval score) and with the scales ``msis_<l>`` (it over the MASE
+        scale), and with any level ``wis`` (the weighted interval score of the mean as median
+        and every level's bounds, a quantile approximation of the CRPS).
     """
     y, mean = data[Y], data[MEAN]
     terms = {"ae": metrics.absolute_errors(y, mean), "smape": metrics.smape_terms(y, mean)}
@@ -220,6 +222,11 @@ def score_terms(data: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
         terms[f"coverage_{lv}"] = metrics.covered(y, lo, hi)
         terms[f"width_{lv}"] = (hi - lo).to_numpy(dtype=float)
         terms[f"winkler_{lv}"] = metrics.interval_scores(y, lo, hi, lv)
+        if MASE_SCALE in data.columns:
+            terms[f"msis_{lv}"] = terms[f"winkler_{lv}"] / data[MASE_SCALE].to_numpy(dtype=float)
+    if levels:
+        bounds = {lv: (data[lo_col(lv)], data[hi_col(lv)]) for lv in levels}
+        terms["wis"] = metrics.weighted_interval_scores(y, mean, bounds)
     return pd.DataFrame(terms, index=data.index)
 
 
@@ -246,7 +253,8 @@ def score(
     Returns:
         Frame (indexed by ``step``, or one row ``all``) with ``n``, ``mae``, ``mase``, ``rmsse``,
         ``smape`` (percent), then per level ``coverage_<l>`` (0-1), ``width_<l>`` (mean width over
-        mean actual) and ``winkler_<l>`` (units of y); plus ``rel_mae`` with a benchmark.
+        mean actual), ``winkler_<l>`` (units of y) and ``msis_<l>`` (the interval score over
+        each origin's MASE scale), and ``wis`` (units of y); plus ``rel_mae`` with a benchmark.
     """
     if by not in (STEP, None):
         raise ValueError(f"by must be 'step' or None; got {by!r}")
@@ -274,6 +282,9 @@ def score(
         out[f"coverage_{lv}"] = means[f"coverage_{lv}"]
         out[f"width_{lv}"] = means[f"width_{lv}"] / means["abs_y"]
         out[f"winkler_{lv}"] = means[f"winkler_{lv}"]
+        out[f"msis_{lv}"] = means[f"msis_{lv}"]
+    if levels:
+        out["wis"] = means["wis"]
     if benchmark is not None:
         # rel_mae of the group's months: MAE over the benchmark's MAE (their errors are
         # already in the terms, so the ratio of their means is forecasting.metrics.rel_mae).

@@ -2,18 +2,20 @@
 
 Functions take plain array-likes of equal length (actuals ``y``, forecasts ``y_hat``, bounds
 ``lo``/``hi``). The plural ones (:func:`absolute_errors`, :func:`scaled_errors`,
-:func:`smape_terms`, :func:`covered`, :func:`interval_scores`) return one term per month, for
+:func:`smape_terms`, :func:`covered`, :func:`interval_scores`, :func:`quantile_losses`,
+:func:`weighted_interval_scores`) return one term per month, for
 callers that pool months their own way (a backtest per step, a benchmark per series and origin);
 the others return a float, the mean of those terms. Scaled measures divide by the in-sample
 seasonal-naive error of ``y_train`` (``season=12``), so they compare across series of different
-size; on series whose history barely varies (small citizenships) that scale is tiny and the scaled
+size (MSIS, the M4 competition's scaled interval score, is :func:`interval_scores` over that
+scale); on series whose history barely varies (small citizenships) that scale is tiny and the scaled
 measure explodes, so compare models there with :func:`rel_mae` and :func:`geometric_mean`.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -87,10 +89,50 @@ def interval_scores(y: ArrayLike, lo: ArrayLike, hi: ArrayLike, level: int) -> n
     intervals only while they keep covering.
     """
     y, lo, hi = _arrays(y, lo, hi)
+    alpha = _check_level(level)
+    penalty = np.clip(lo - y, 0, None) + np.clip(y - hi, 0, None)
+    return hi - lo + 2 / alpha * penalty
+
+
+def _check_level(level: int) -> float:
+    """``alpha = 1 - level / 100`` of a percent level."""
     if isinstance(level, bool) or not isinstance(level, numbers.Integral) or not 0 < level < 100:
         raise ValueError(f"level must be a percent integer in (0, 100), e.g. 95; got {level!r}")
-    penalty = np.clip(lo - y, 0, None) + np.clip(y - hi, 0, None)
-    return hi - lo + 2 / (1 - level / 100) * penalty
+    return 1 - level / 100
+
+
+def quantile_losses(y: ArrayLike, q: ArrayLike, tau: float) -> np.ndarray:
+    """The quantile (pinball) loss of ``q`` as the ``tau`` quantile, per month:
+    ``tau * (y - q)`` when ``y >= q``, else ``(1 - tau) * (q - y)``. A proper score for
+    quantiles; ``tau`` in (0, 1)."""
+    if not 0 < tau < 1:
+        raise ValueError(f"tau must be a probability in (0, 1), e.g. 0.975; got {tau!r}")
+    y, q = _arrays(y, q)
+    return np.maximum(tau * (y - q), (tau - 1) * (y - q))
+
+
+def weighted_interval_scores(
+    y: ArrayLike, median: ArrayLike, intervals: Mapping[int, tuple[ArrayLike, ArrayLike]]
+) -> np.ndarray:
+    """The weighted interval score of a median and central intervals, per month (units of y).
+
+    ``(|y - median| / 2 + sum_l alpha_l / 2 * IS_l) / (K + 1/2)`` over the ``K`` levels
+    (``alpha_l = 1 - l / 100``; Bracher et al. 2021). It is the mean pinball loss over the
+    ``2K + 1`` quantiles the bounds and the median stand for, times two, and so a quantile
+    approximation of the CRPS over the served levels; proper and lower is better.
+
+    Args:
+        y: the actuals.
+        median: the forecast's median (the project's ``mean`` on the count scale is the
+            back-transformed log-scale centre: a median).
+        intervals: level in percent -> (lo, hi).
+    """
+    if not intervals:
+        raise ValueError("intervals must hold at least one level, e.g. {80: (lo, hi)}")
+    total = 0.5 * absolute_errors(y, median)
+    for level, (lo, hi) in intervals.items():
+        total = total + _check_level(level) / 2 * interval_scores(y, lo, hi, level)
+    return total / (len(intervals) + 0.5)
 
 
 def mae(y: ArrayLike, y_hat: ArrayLike) -> float:
@@ -136,6 +178,15 @@ def winkler(y: ArrayLike, lo: ArrayLike, hi: ArrayLike, level: int) -> float:
     """Mean interval (Winkler) score of ``level`` % intervals: the mean of
     :func:`interval_scores`."""
     return float(np.mean(interval_scores(y, lo, hi, level)))
+
+
+def msis(
+    y: ArrayLike, lo: ArrayLike, hi: ArrayLike, level: int, y_train: ArrayLike, season: int = SEASON
+) -> float:
+    """Mean scaled interval score (M4): :func:`winkler` over the in-sample mean
+    ``|y_t - y_{t-season}|``, so it compares across series. NaN when that scale is zero."""
+    scale = seasonal_scale(y_train, season)
+    return winkler(y, lo, hi, level) / scale if scale > 0 else float("nan")
 
 
 def rel_mae(y: ArrayLike, y_hat: ArrayLike, y_benchmark: ArrayLike) -> float:

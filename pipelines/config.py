@@ -15,7 +15,12 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from forecasting.calibration import DEFAULT_WINDOW_MONTHS
+from forecasting.calibration import (
+    DEFAULT_HALF_LIFE_MONTHS,
+    DEFAULT_POOLED_WINDOW_MONTHS,
+    DEFAULT_VOLATILITY_MONTHS,
+    DEFAULT_VOLATILITY_POWER,
+)
 from forecasting.errors import DataError
 from forecasting.frame import check_level
 from forecasting.hierarchy import ShareConfig
@@ -68,6 +73,25 @@ class BacktestConfig(_Frozen):
         return list(pd.date_range(self.first_cutoff, last, freq=f"{self.step_months}MS"))
 
 
+class CalibrationConfig(_Frozen):
+    """How the served intervals are calibrated from the backtests (:mod:`forecasting.calibration`).
+
+    ``pooled``: each series' log errors scaled by its recent volatility and pooled over the
+    experiment's series, per months-ahead step (:class:`~forecasting.calibration.PooledCalibrator`);
+    ``per_series``: each series' own errors only (:class:`~forecasting.calibration.Calibrator`).
+    The defaults were chosen by ``experiments/intervals`` on origins before the accuracy
+    benchmark's window.
+    """
+
+    method: Literal["pooled", "per_series"] = "pooled"
+    #: Months of changes a series' volatility averages (``pooled``).
+    volatility_months: int = Field(default=DEFAULT_VOLATILITY_MONTHS, ge=1, le=240)
+    #: Errors are scaled by the volatility to this power (1: fully, 0: pooled unscaled).
+    volatility_power: float = Field(default=DEFAULT_VOLATILITY_POWER, ge=0, le=1)
+    #: Weight of an error halves with this many months of age; ``None``: equal weights.
+    half_life_months: float | None = Field(default=DEFAULT_HALF_LIFE_MONTHS, gt=0)
+
+
 class HierarchyConfig(_Frozen):
     """The panel at its newest month (:mod:`forecasting.hierarchy`): nowcasts of series whose
     data end earlier and coherent means over the splits the data define."""
@@ -108,8 +132,10 @@ class Experiment(_Frozen):
     #: ``pooled``: one candidate for every series, the best by skill pooled over the series
     #: (``forecasting.selection.choose_pooled``); ``per_series``: each series its own best.
     selection: Literal["pooled", "per_series"] = "pooled"
-    #: Months of backtest origins whose errors calibrate the intervals; 0: the whole backtest.
-    calibration_window_months: int = Field(default=DEFAULT_WINDOW_MONTHS, ge=0)
+    #: Months of errors that calibrate the intervals (``pooled``: by the month each was
+    #: observed; ``per_series``: by its origin, 36 before pooling); 0: the whole backtest.
+    calibration_window_months: int = Field(default=DEFAULT_POOLED_WINDOW_MONTHS or 0, ge=0)
+    calibration: CalibrationConfig = CalibrationConfig()
     hierarchy: HierarchyConfig = HierarchyConfig()
 
     @field_validator("level")

@@ -30,7 +30,7 @@ from forecasting.data import ObservationStore
 from forecasting.frame import DS, SERIES, UNIQUE_ID, H, Y, forecast_columns
 from forecasting.hierarchy import KIND
 from forecasting.plots import error_by_horizon, fan_chart
-from pipelines.train import CandidateResult, SeriesResult, Training
+from pipelines.train import CALIBRATED_SCORES, CandidateResult, SeriesResult, Training
 
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
@@ -148,8 +148,9 @@ def _log_by_horizon(run_id: str, cand: CandidateResult, level: list[int]) -> Non
     columns = {"mase_by_h": "mase", "smape_by_h": "smape"}
     for lv in level:
         columns[f"coverage_{lv}_model_by_h"] = f"coverage_{lv}"
-        columns[f"coverage_{lv}_by_h"] = f"coverage_{lv}_calibrated"
-        columns[f"width_{lv}_by_h"] = f"width_{lv}_calibrated"
+        for name in CALIBRATED_SCORES:
+            columns[f"{name}_{lv}_by_h"] = f"{name}_{lv}_calibrated"
+    columns["wis_by_h"] = "wis_calibrated"
     now = int(time.time() * 1000)
     metrics = [
         Metric(key, float(value), now, int(h))
@@ -288,6 +289,7 @@ def _log_parent(training: Training, experiment_text: str, home: Path) -> PandasD
             "selection": exp.selection,
             "pooled_choice": training.pooled_choice or "",
             "calibration_window_months": exp.calibration_window_months,
+            **{f"calibration.{k}": v for k, v in exp.calibration.model_dump().items()},
         }
     )
     return dataset

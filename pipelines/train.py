@@ -18,10 +18,15 @@ import pandas as pd
 
 from forecasting.backtest import backtest, observed_by, score
 from forecasting.bundle import Bundle, SeriesModel, is_regression
-from forecasting.calibration import Calibrator, rolling_calibrate
+from forecasting.calibration import (
+    Calibrator,
+    PooledCalibrator,
+    rolling_calibrate,
+    rolling_calibrate_pooled,
+)
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError
-from forecasting.frame import DS, UNIQUE_ID, series_history
+from forecasting.frame import DS, STEP, UNIQUE_ID, Y, months_between, series_history
 from forecasting.hierarchy import Hierarchy, find_splits, fit_hierarchy
 from forecasting.interventions import Catalog, design_matrix, load_catalog
 from forecasting.models import MODELS, make_model
@@ -33,6 +38,8 @@ from pipelines.config import Experiment, ModelSpec
 from pipelines.executors import run_tasks
 
 log = logging.getLogger(__name__)
+#: The per-level measures of the calibrated intervals logged per candidate (and per horizon).
+CALIBRATED_SCORES = ("coverage", "width", "winkler", "msis")
 #: The shortest training window an origin may have: two seasons for the seasonal models' start.
 MIN_TRAIN_MONTHS = 36
 
@@ -48,6 +55,9 @@ class SeriesTask:
     experiment: Experiment
     #: The experiment's series and the indicators they read, for families fitted across series.
     pool: IndicatorPool | None = None
+    #: Months its backtest runs ahead: as far as the experiment's stalest series is served from
+    #: its own last month (``max_h`` after the panel's newest month).
+    horizon: int = 0
 
 
 def build_model(name: str, params: dict, task: SeriesTask) -> Forecaster:
@@ -96,31 +106,86 @@ def _origins(task: SeriesTask) -> list[pd.Timestamp]:
 
 
 def _metrics(bt: pd.DataFrame, bench: pd.DataFrame, y: pd.Series, exp: Experiment):
-    level = exp.level
+    """Point accuracy and the model's own coverage over the scored steps (1..``backtest.h``);
+    the calibrated intervals' scores are added by :func:`calibrate` once every series is back."""
+    bt, bench = _scored(bt, exp), _scored(bench, exp)
     by_step = score(bt, y, by="step")
     overall = score(bt, y, by=None).iloc[0]
     metrics = {f"mase_h{int(k)}": float(v) for k, v in by_step["mase"].items()}
     metrics.update({k: float(overall[k]) for k in ("mase", "rmsse", "smape", "mae")})
     metrics["rel_mae"] = geometric_rel_mae(bt, bench)
-    for lv in level:
+    for lv in exp.level:
         metrics[f"coverage_{lv}_model"] = float(overall[f"coverage_{lv}"])
-    # Served intervals are calibrated; their coverage is measured origin by origin with only the
-    # errors known at each cutoff (what real-time calibration would have had).
-    try:
-        calibrated = rolling_calibrate(bt, level, exp.calibration_window_months)
-    except DataError:
-        # Too few origins (a short series) for any to have earlier errors: no calibrated scores.
-        calibrated = bt.iloc[:0]
-    if not calibrated.empty:
-        cal = score(calibrated, y, by=None).iloc[0]
-        cal_step = score(calibrated, y, by="step")
-        for lv in level:
-            metrics[f"coverage_{lv}"] = float(cal[f"coverage_{lv}"])
-            metrics[f"width_{lv}"] = float(cal[f"width_{lv}"])
-            metrics[f"winkler_{lv}"] = float(cal[f"winkler_{lv}"])
-            for name in (f"coverage_{lv}", f"width_{lv}"):
-                by_step[f"{name}_calibrated"] = cal_step[name].reindex(by_step.index)
     return metrics, by_step
+
+
+def _scored(bt: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
+    """The rows of the months ahead accuracy is judged on; the backtest runs on to the served
+    horizon so that every served step's interval is calibrated on errors measured at that step."""
+    return bt[bt[STEP] <= exp.backtest.h]
+
+
+def _calibrated_metrics(cand: CandidateResult, calibrated: pd.DataFrame, y, exp) -> None:
+    """The calibrated intervals' scores, measured origin by origin with only the errors known at
+    each cutoff (what real-time calibration would have had): coverage beside the proper scores
+    (interval score, its scaled form, the weighted interval score), since coverage alone rewards
+    intervals that are wide enough, however wide."""
+    calibrated = _scored(calibrated, exp)
+    if calibrated.dropna(subset=[Y]).empty:
+        return
+    cal = score(calibrated, y, by=None).iloc[0]
+    cal_step = score(calibrated, y, by="step")
+    names = [f"{m}_{lv}" for lv in exp.level for m in CALIBRATED_SCORES] + ["wis"]
+    for name in names:
+        cand.metrics[name] = float(cal[name])
+        cand.by_step[f"{name}_calibrated"] = cal_step[name].reindex(cand.by_step.index)
+
+
+def calibrate(exp: Experiment, results: list[SeriesResult]) -> None:
+    """Give every candidate its served calibrator and its calibrated scores.
+
+    ``pooled`` (the default): per candidate label, the series' backtests pooled
+    (:class:`PooledCalibrator`), fitted at the newest month any series has; ``per_series``:
+    each backtest alone (:class:`Calibrator`). A candidate without enough errors keeps its
+    model's own intervals (its calibrator is ``None``).
+    """
+    histories = {r.key: r.y for r in results}
+    config = exp.calibration
+    if config.method == "per_series":
+        for r in results:
+            for cand in (c for c in r.candidates if c.status == "ok"):
+                cand.calibrator = _own_calibrator(exp, cand.backtest, r.y.index[-1])
+                try:
+                    calibrated = rolling_calibrate(
+                        cand.backtest, exp.level, exp.calibration_window_months
+                    )
+                except DataError:
+                    continue
+                _calibrated_metrics(cand, calibrated, r.y, exp)
+        return
+    pooled = PooledCalibrator(
+        exp.level,
+        config.volatility_months,
+        exp.calibration_window_months or None,
+        config.half_life_months,
+        config.volatility_power,
+    )
+    by_label: dict[str, dict[str, CandidateResult]] = {}
+    for r in results:
+        for cand in (c for c in r.candidates if c.status == "ok"):
+            by_label.setdefault(cand.spec.label, {})[r.key] = cand
+    newest = max(r.y.index[-1] for r in results)
+    for cands in by_label.values():
+        backtests = {key: c.backtest for key, c in cands.items()}
+        try:
+            pooled.fit(backtests, histories, newest)
+            calibrated = rolling_calibrate_pooled(backtests, histories, pooled)
+        except DataError:
+            continue
+        for key, cand in cands.items():
+            cand.calibrator = pooled.calibrator(histories[key])
+            if key in calibrated:
+                _calibrated_metrics(cand, calibrated[key], histories[key], exp)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -128,8 +193,8 @@ def _error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(exc)).strip()
 
 
-def _calibrator(exp: Experiment, bt: pd.DataFrame, cutoff: pd.Timestamp) -> Calibrator | None:
-    """Conformal calibration from the backtest's recent origins, or ``None`` (the model's own
+def _own_calibrator(exp: Experiment, bt: pd.DataFrame, cutoff: pd.Timestamp) -> Calibrator | None:
+    """Conformal calibration from one backtest's recent origins, or ``None`` (the model's own
     intervals are served) when a short series' backtest has too few errors for it."""
     try:
         return Calibrator(exp.level).fit(observed_by(bt, cutoff, exp.calibration_window_months))
@@ -164,13 +229,12 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
             task.y,
             task.X,
             origins,
-            exp.backtest.h,
+            max(exp.backtest.h, exp.max_h, task.horizon),
             exp.level,
             task.event_starts,
         )
         metrics, by_step = _metrics(bt, bench if bench is not None else bt, task.y, exp)
         model = _fit_final(spec, task)
-        calibrator = _calibrator(exp, bt, task.y.index[-1])
         effects = _effects(model, exp.level)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded; the run goes on
         detail = _error_text(exc)
@@ -184,7 +248,7 @@ def _run_candidate(spec, task, origins, bench) -> CandidateResult:
         by_step,
         metrics,
         model,
-        calibrator,
+        None,
         effects,
     )
 
@@ -219,12 +283,11 @@ def _ensemble(task: SeriesTask, candidates: list[CandidateResult], bench) -> Can
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(task.y, task.X)
-        calibrator = _calibrator(exp, bt, task.y.index[-1])
     except Exception as exc:  # noqa: BLE001 - recorded as a failed candidate
         detail = _error_text(exc)
         return CandidateResult(spec, "failed", time.perf_counter() - start, error=detail)
     seconds = time.perf_counter() - start + sum(m.seconds for m in members)
-    return CandidateResult(spec, "ok", seconds, None, bt, by_step, metrics, model, calibrator)
+    return CandidateResult(spec, "ok", seconds, None, bt, by_step, metrics, model)
 
 
 def train_series(task: SeriesTask) -> SeriesResult:
@@ -288,6 +351,7 @@ def build_tasks(
         else Experiment.resolve_series(exp.model_copy(update={"series": list(series)}), known)
     )
     excluded = {catalog.resolve(name) for name in exp.exclude_events}
+    newest = panel[DS].max()
     tasks = []
     for key in keys:
         y = series_history(panel, key, exp.train_start)
@@ -300,6 +364,10 @@ def build_tasks(
             X = X[[c for c in X.columns if c not in excluded]]
         starts = _regressor_starts(catalog, key, list(X.columns)) if X is not None else {}
         tasks.append(SeriesTask(key, y, X, starts, exp))
+    # The stalest series is served furthest from its own last month; every backtest runs that
+    # far, so the pooled calibration has errors measured at each step any series is served at.
+    stale = max((months_between(t.y.index[-1], newest) for t in tasks), default=0)
+    tasks = [replace(t, horizon=exp.max_h + stale) for t in tasks]
     if any(Capability.POOLED in MODELS[m.name].declared for m in exp.models):
         pool = IndicatorPool.from_panel(panel, {t.key: t.y for t in tasks})
         tasks = [replace(t, pool=pool) for t in tasks]
@@ -383,6 +451,7 @@ def train(
             results.append(outcome)
     if not results:
         raise RuntimeError(f"every series failed: {failed}")
+    calibrate(exp, results)
     pooled = _choose_pooled(exp, results) if exp.selection == "pooled" else None
     hierarchy = _hierarchy(exp, store, results) if exp.hierarchy.enabled else None
     return Training(

@@ -1,12 +1,13 @@
 """Accuracy benchmark: the project's choice of model vs peer libraries on one protocol.
 
-    python -m experiments.accuracy.run [--config experiments/accuracy/config.yaml]
+    python -m experiments.accuracy.run [--config experiments/accuracy/config.yaml] [--rescore]
 
 Writes ``forecasts.csv.gz``, ``results.json`` and ``results.md`` beside this file. Each engine's
 forecasts (per cutoff for the peers, per series for the project) are cached under ``.cache/`` so a
 rerun computes only what is missing; delete the folder to start afresh. The project's backtests are
 cached under a key of what they depend on (the code a backtest runs and the catalog, the data and
-the candidates), so a change to any of them recomputes them.
+the candidates), so a change to any of them recomputes them. ``--rescore`` only scores the
+stored ``forecasts.csv.gz`` again (new measures on the last run's forecasts, in seconds).
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ import yaml
 import forecasting
 from experiments import protocol_args
 from experiments.accuracy import peers, project
-from forecasting import metrics
 from forecasting.backtest import MASE_SCALE, score_terms, seasonal_scales
 from forecasting.data import ObservationStore
 from forecasting.data.keys import slug
-from forecasting.frame import CUTOFF, DS, MEAN, UNIQUE_ID, Y, forecast_columns
+from forecasting.frame import CUTOFF, DS, UNIQUE_ID, Y, forecast_columns
 from forecasting.home import encounters_home
 from forecasting.metrics import geometric_mean
 from pipelines.config import Experiment
@@ -164,14 +164,18 @@ def run_project(config: dict, panel_series: list[str], workers: int):
     return pd.concat(rows, ignore_index=True), choices, failures
 
 
+def _relative_columns(level: list[int]) -> list[str]:
+    return [f"winkler_{lv}" for lv in level] + ["wis"]
+
+
 def score(forecasts: pd.DataFrame, panel: pd.DataFrame, level: list[int]) -> pd.DataFrame:
     """Per (model, series, cutoff): MAE, relMAE vs seasonal naive, MASE, sMAPE, RMSSE, intervals.
 
     The terms are the backtests' own (:func:`forecasting.backtest.score_terms`), averaged over
-    each pair's months.
+    each pair's months; each pair's interval scores and WIS also over the benchmark's on the
+    same months (``rel_winkler_<l>``, ``rel_wis``).
     """
     data = forecasts.dropna(subset=[Y])
-    bench = data[data["model"] == BENCHMARK].set_index([UNIQUE_ID, CUTOFF, DS])[MEAN]
     keys = pd.MultiIndex.from_frame(data[[UNIQUE_ID, CUTOFF, DS]])
     scales = pd.concat(
         {
@@ -182,21 +186,34 @@ def score(forecasts: pd.DataFrame, panel: pd.DataFrame, level: list[int]) -> pd.
     )
     data = data.join(scales, on=[UNIQUE_ID, CUTOFF])
     terms = score_terms(data, level)
-    terms["bench_ae"] = metrics.absolute_errors(data[Y], bench.reindex(keys))
     terms[MASE_SCALE] = data[MASE_SCALE]
+    relative = ["ae", *_relative_columns(level)]
+    # The benchmark's own terms on each row's (series, cutoff, month).
+    bench = terms.loc[(data["model"] == BENCHMARK).to_numpy(), relative]
+    bench.index = pd.MultiIndex.from_frame(data.loc[data["model"] == BENCHMARK, keys.names])
+    for column in relative:
+        terms[f"bench_{column}"] = bench[column].reindex(keys).to_numpy()
     agg = terms.groupby([data["model"], data[UNIQUE_ID], data[CUTOFF]]).mean().reset_index()
+    agg["rel_mae"] = agg["ae"] / agg["bench_ae"]
+    for column in _relative_columns(level):
+        agg[f"rel_{column}"] = agg[column] / agg[f"bench_{column}"]
     agg = agg.rename(columns={"ae": "mae", "abs_y": "y_mean"})
-    agg["rel_mae"] = agg["mae"] / agg["bench_ae"]
     agg["rmsse"] = np.sqrt(agg["mse_scaled"])
     return agg
 
 
+def _geometric(values: pd.Series) -> float:
+    """Geometric mean of the finite positive ratios (a pair the benchmark forecast exactly has
+    none)."""
+    kept = values[np.isfinite(values) & (values > 0)]
+    return geometric_mean(kept.to_numpy()) if len(kept) else float("nan")
+
+
 def summarise(pairs: pd.DataFrame, level: list[int]) -> pd.DataFrame:
     def one(g: pd.DataFrame) -> pd.Series:
-        rel = g["rel_mae"][np.isfinite(g["rel_mae"]) & (g["rel_mae"] > 0)]
         out = {
             "pairs": len(g),
-            "rel_mae": geometric_mean(rel.to_numpy()),
+            "rel_mae": _geometric(g["rel_mae"]),
             "median_mase": g["mase"].median(),
             "mean_mase": g["mase"].mean(),
             "median_rmsse": g["rmsse"].median(),
@@ -205,7 +222,9 @@ def summarise(pairs: pd.DataFrame, level: list[int]) -> pd.DataFrame:
         for lv in level:
             out[f"coverage_{lv}"] = g[f"coverage_{lv}"].mean()
             out[f"rel_width_{lv}"] = g[f"width_{lv}"].mean() / g["y_mean"].mean()
-            out[f"winkler_{lv}"] = (g[f"winkler_{lv}"] / g[MASE_SCALE]).median()
+            out[f"rel_is_{lv}"] = _geometric(g[f"rel_winkler_{lv}"])
+            out[f"msis_{lv}"] = g[f"msis_{lv}"].median()
+        out["rel_wis"] = _geometric(g["rel_wis"])
         return pd.Series(out)
 
     return pairs.groupby("model").apply(one, include_groups=False).sort_values("rel_mae")
@@ -269,9 +288,15 @@ def table_text(frame: pd.DataFrame) -> str:
 
 
 def markdown(table: pd.DataFrame, level: list[int]) -> str:
-    cols = ["pairs", "rel_mae", "median_mase", "smape"] + [
-        c for lv in level for c in (f"coverage_{lv}", f"rel_width_{lv}", f"winkler_{lv}")
-    ]
+    cols = (
+        ["pairs", "rel_mae", "median_mase", "smape"]
+        + [
+            c
+            for lv in level
+            for c in (f"coverage_{lv}", f"rel_is_{lv}", f"msis_{lv}", f"rel_width_{lv}")
+        ]
+        + ["rel_wis"]
+    )
     return table_text(table[cols].astype({"pairs": int}).rename_axis("model").reset_index())
 
 
@@ -312,20 +337,23 @@ def slice_text(found: dict, start: str, level: list[int]) -> list[str]:
             f"Target: relMAE at most {s['target']:.3f} (the best peer, `{s['best_peer']}`, "
             f"{s['table'].loc[s['best_peer'], 'rel_mae']:.3f}, times the target share). "
             f"Project: {s['project']:.3f} ({'met' if s['project'] <= s['target'] else 'not met'}"
-            f"); `project:leading` alone: {s['leading']:.3f}.",
+            ")"
+            + (
+                f"; `project:leading` alone: {s['leading']:.3f}."
+                if np.isfinite(s["leading"])
+                else " (this run had no `project:leading`)."
+            ),
             "",
             markdown(s["table"], level),
         ]
     return text
 
 
-def main() -> None:
-    args = protocol_args(__doc__, HERE)
-    config = load_config(args.config)
+def compute(config: dict, panel: pd.DataFrame, workers: int) -> tuple[pd.DataFrame, dict]:
+    """Every model's forecasts (written to ``forecasts.csv.gz``) and the run's own facts."""
     level = config["level"]
-    panel = load_panel(config["series"])
     peer_fc, peer_seconds = run_peers(config, panel)
-    project_fc, choices, failures = run_project(config, config["series"], args.workers)
+    project_fc, choices, failures = run_project(config, config["series"], workers)
     forecasts = pd.concat([peer_fc, project_fc], ignore_index=True).drop(
         columns=[Y], errors="ignore"
     )
@@ -333,10 +361,36 @@ def main() -> None:
     columns = [UNIQUE_ID, CUTOFF, DS, Y, "model", *forecast_columns(level)]
     forecasts = forecasts[columns].sort_values(["model", UNIQUE_ID, CUTOFF, DS])
     forecasts.to_csv(HERE / "forecasts.csv.gz", index=False, float_format="%.2f")
+    return forecasts, {
+        "choices": choices,
+        "failed_candidates": failures,
+        "peer_seconds": peer_seconds,
+    }
 
+
+def stored() -> tuple[pd.DataFrame, dict]:
+    """The last run's forecasts and facts, to score again without refitting (``--rescore``)."""
+    forecasts = pd.read_csv(HERE / "forecasts.csv.gz", parse_dates=[CUTOFF, DS])
+    previous = json.loads((HERE / "results.json").read_text())
+    facts = ("choices", "failed_candidates", "peer_seconds")
+    return forecasts, {k: previous[k] for k in facts if k in previous}
+
+
+def main() -> None:
+    args = protocol_args(
+        __doc__,
+        HERE,
+        options={"--rescore": "score the stored forecasts.csv.gz again instead of refitting"},
+    )
+    config = load_config(args.config)
+    level = config["level"]
+    panel = load_panel(config["series"])
+    forecasts, facts = stored() if args.rescore else compute(config, panel, args.workers)
     pairs = score(forecasts, panel, level)
     # The leading-indicator family is shown beside the project's choice: the question it answers.
-    main_models = sorted(set(peer_fc["model"])) + [PROJECT, f"{PROJECT}:leading"]
+    models = set(forecasts["model"])
+    peer_models = sorted(m for m in models if m != PROJECT and not m.startswith(f"{PROJECT}:"))
+    main_models = peer_models + [m for m in (PROJECT, f"{PROJECT}:leading") if m in models]
     everyone = common_pairs(pairs, main_models)
     recent = everyone[everyone[CUTOFF] >= pd.Timestamp(config["recent_from"])]
     tables = {
@@ -359,9 +413,7 @@ def main() -> None:
         pairs, config["project"]["without_regressors"], pd.Timestamp(config["recent_from"])
     )
     results["regressor_effect"] = helped.round(4).to_dict(orient="records")
-    results.update(
-        {"choices": choices, "failed_candidates": failures, "peer_seconds": peer_seconds}
-    )
+    results.update(facts)
     (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     text = [
         "# Accuracy benchmark results",

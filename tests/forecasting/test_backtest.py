@@ -144,6 +144,10 @@ def test_score_known_values():
     assert by_step.loc[1, "coverage_80"] == 0.5
     # 2/0.2 * 1 for the miss: mean(2 + 10, 4)
     assert by_step.loc[1, "winkler_80"] == pytest.approx(8.0)
+    # MSIS: each origin's interval score over its own scale: mean(12 / 2, 4 / (8/3))
+    assert by_step.loc[1, "msis_80"] == pytest.approx((6 + 1.5) / 2)
+    # WIS with one level: (|y - mean| / 2 + 0.1 * IS) / 1.5: mean((1 + 1.2), (0 + 0.4)) / 1.5
+    assert by_step.loc[1, "wis"] == pytest.approx((2.2 + 0.4) / 2 / 1.5)
     overall = score(frame, histories, by=None, season=1)
     assert overall.loc["all", "n"] == 3
     assert overall.loc["all", "coverage_80"] == pytest.approx(2 / 3)

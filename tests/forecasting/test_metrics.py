@@ -56,6 +56,34 @@ def test_interval_measures():
         metrics.winkler(y, lo, hi, level=0.8)
 
 
+def test_msis_scales_the_interval_score_by_the_seasonal_naive_mae():
+    y, lo, hi = [1, 5, 10], [0, 6, 10], [2, 8, 12]  # winkler at 80 %: 16/3 (above)
+    # scale mean(3, 4, 5) = 4 with season 2
+    assert metrics.msis(y, lo, hi, 80, Y_TRAIN, season=2) == pytest.approx(16 / 3 / 4)
+    assert math.isnan(metrics.msis(y, lo, hi, 80, [5, 5, 5], season=1))
+
+
+def test_quantile_loss():
+    # tau 0.9: under-forecast by 2 costs 0.9 * 2; over-forecast by 3 costs 0.1 * 3; exact 0
+    losses = metrics.quantile_losses([10, 10, 10], [8, 13, 10], 0.9)
+    assert losses == pytest.approx([1.8, 0.3, 0.0])
+    with pytest.raises(ValueError, match=r"tau must be a probability in \(0, 1\).*got 90"):
+        metrics.quantile_losses([1], [1], 90)
+
+
+def test_weighted_interval_score_is_twice_the_mean_pinball_loss_of_its_quantiles():
+    y, median = np.array([10.0, 3.0]), np.array([9.0, 6.0])
+    lo80, hi80, lo95, hi95 = [8.0, 5.0], [11.0, 7.0], [7.0, 4.0], [13.0, 8.0]
+    wis = metrics.weighted_interval_scores(y, median, {80: (lo80, hi80), 95: (lo95, hi95)})
+    # first month: |10-9|/2 = 0.5; IS80 = 3, IS95 = 6; (0.5 + 0.1*3 + 0.025*6) / 2.5
+    assert wis[0] == pytest.approx(0.95 / 2.5)
+    quantiles = {0.025: lo95, 0.1: lo80, 0.5: median, 0.9: hi80, 0.975: hi95}
+    pinball = np.mean([metrics.quantile_losses(y, q, t) for t, q in quantiles.items()], axis=0)
+    assert wis == pytest.approx(2 * pinball)
+    with pytest.raises(ValueError, match="at least one level"):
+        metrics.weighted_interval_scores(y, median, {})
+
+
 def test_rel_mae_and_geometric_mean():
     # MAE 1.5 against the benchmark's mean(4, 4)
     assert metrics.rel_mae([10, 20], [11, 18], [14, 24]) == pytest.approx(0.375)

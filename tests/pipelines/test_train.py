@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,9 +14,11 @@ import pytest
 from mlflow import MlflowClient
 
 from forecasting.data import ObservationStore
+from forecasting.errors import EncountersWarning
 from pipelines.config import Experiment
 from pipelines.tracking import CHAMPION, log_training
 from pipelines.train import train
+from tests.forecasting.test_calibration import assert_well_formed
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +49,8 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
     # One candidate for both series, the best by skill pooled over them.
     assert {r.chosen.spec.label for r in training.results} == {training.pooled_choice}
     assert parent.data.params["pooled_choice"] == training.pooled_choice
-    assert parent.data.params["calibration_window_months"] == "36"
+    assert parent.data.params["calibration_window_months"] == "0"
+    assert parent.data.params["calibration.method"] == "pooled"
     artifacts = {a.path for a in client.list_artifacts(logged.parent_run_id)}
     assert "experiment.yaml" in artifacts
 
@@ -66,8 +70,19 @@ def test_training_logs_to_a_real_mlflow_server(mlflow_server, home, tiny_experim
     )
     for metric in ("mase_h1", "mase_h12", "mase", "smape", "rel_mae", "coverage_80", "coverage_95"):
         assert metric in ets.data.metrics
+    # The proper scores beside coverage: interval score, its scaled form (MSIS) and the WIS.
+    for metric in ("winkler_80", "msis_80", "winkler_95", "msis_95", "wis"):
+        assert ets.data.metrics[metric] > 0, metric
     # Per horizon as one metric with step = months ahead, so the UI charts it against horizon.
-    for key in ("mase_by_h", "coverage_80_by_h", "coverage_95_model_by_h", "width_95_by_h"):
+    for key in (
+        "mase_by_h",
+        "coverage_80_by_h",
+        "coverage_95_model_by_h",
+        "width_95_by_h",
+        "winkler_80_by_h",
+        "msis_95_by_h",
+        "wis_by_h",
+    ):
         history = client.get_metric_history(ets.info.run_id, key)
         assert [m.step for m in history] == list(range(1, 13)), key
     mase = {m.step: m.value for m in client.get_metric_history(ets.info.run_id, "mase_by_h")}
@@ -197,3 +212,32 @@ def test_a_pooled_family_is_fitted_across_the_experiment_s_series(tmp_path):
     )
     frame = training.bundle().forecast(keys[2], 12)
     assert frame["mean"].notna().all()
+
+
+INTERVALS = """
+name: intervals
+mlflow_experiment: intervals-test
+series: [southwest/usbp, northern/usbp, coastal/usbp, southwest/ofo]
+models: [{name: seasonal_naive}, {name: naive}]
+backtest: {first_cutoff: 2016-11, step_months: 6, h: 12}
+level: [50, 80, 95]
+max_h: 36
+"""
+
+
+def test_served_bands_are_strictly_nested_and_widen_with_the_horizon(home, tmp_path):
+    path = tmp_path / "intervals.yaml"
+    path.write_text(INTERVALS)
+    exp, _ = Experiment.load(path)
+    training = train(exp, ObservationStore(home), workers=1)
+    bundle = training.bundle()
+    for result in training.results:
+        assert {"winkler_80", "msis_95", "wis"} <= set(result.chosen.metrics)
+        # Calibrated from the pooled backtests, which run as far as the stalest series is
+        # served (coastal/usbp's OHSS data end 9 months before the total's), so no served step
+        # is extrapolated (that would warn).
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", EncountersWarning)
+            frame = bundle.forecast(result.key, 36, [50, 80, 95])
+        assert_well_formed(frame, [50, 80, 95])
+        assert frame["hi_95"].iloc[-1] > frame["hi_95"].iloc[0]
