@@ -190,6 +190,30 @@ class ServedModel(_Out):
     )
     loaded_at: dt.datetime
     tracking_uri: str
+    provisional: str | None = Field(
+        default=None,
+        description="Set when the served version is a quick stand-in (`encounters up` serves "
+        "one while the full experiment trains): what it is.",
+    )
+
+
+class TrainingProgress(_Out):
+    """A background training started by `encounters up` (its `training.json`)."""
+
+    experiment: str | None = None
+    state: Literal[
+        "starting", "training", "logging", "promoted", "rejected", "up-to-date", "failed", "stopped"
+    ] = Field(description="`stopped`: the training process ended before it finished.")
+    series_done: int = 0
+    series_total: int | None = None
+    elapsed_seconds: float | None = None
+    remaining_seconds: float | None = Field(
+        default=None, description="Estimated from the series done so far; the fits only."
+    )
+    started_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    message: str | None = None
+    version: str | None = Field(default=None, description="The version it registered, if any.")
 
 
 class DataVintage(_Out):
@@ -209,6 +233,9 @@ class Health(_Out):
     started_at: dt.datetime
     last_poll_at: dt.datetime | None
     poll_seconds: float
+    training: TrainingProgress | None = Field(
+        default=None, description="The background training `encounters up` runs, if any."
+    )
 
 
 # -- series ------------------------------------------------------------------------------------
@@ -321,6 +348,9 @@ class ModelsOut(_Out):
     run_id: str | None
     experiment: str | None
     parent_run_id: str | None
+    provisional: str | None = Field(
+        default=None, description="Set when the served version is a quick stand-in: what it is."
+    )
     level: list[int] = Field(description="Calibrated interval levels: the only accepted ones.")
     max_h: int
     series: list[SeriesModelOut]
