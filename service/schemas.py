@@ -86,7 +86,9 @@ def json_scenario(data: object) -> object:
     no value is a JSON boolean (no scenario field is one)."""
     if isinstance(data, dict):
         for key, value in data.items():
-            if key in SCENARIO_NUMBERS and value is not None:
+            # A name can be a number in one place and a list in another (an indicator's
+            # ``scale`` factor, the scenario's ``scale`` changes): pydantic types the lists.
+            if key in SCENARIO_NUMBERS and value is not None and not isinstance(value, list):
                 _json_number(value)
             json_scenario(value)
     elif isinstance(data, list):
