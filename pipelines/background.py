@@ -4,8 +4,9 @@ It runs as its own process (``python -m pipelines.background EXPERIMENT``), star
 beside the server. Without a champion (``--stand-in``) it first registers the quick stand-in
 (``experiments/quick.yaml`` on the experiment's series), which the server's poll picks up; the
 server's workers start meanwhile, so the two overlap. Then the fits take both cores for minutes
-while the server answers from the stand-in, and the full champion goes through :func:`pipelines.retrain.retrain` (the same gate a
-scheduled retrain uses); the server's poll of the alias swaps it in. Progress (series done and
+while the server answers from the stand-in, and the full champion goes through
+:func:`pipelines.retrain.retrain` (the same gate a scheduled retrain uses); the server's poll of
+the alias swaps it in. Progress (series done and
 total, elapsed, estimated remaining) is written to ``$ENCOUNTERS_HOME/training.json``, which
 ``/health`` and the page read, and logged as one line per series.
 """
