@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
 
 import click
@@ -16,7 +17,7 @@ from forecasting.errors import DataError, ScenarioError, UnknownSeriesError
 from forecasting.frame import DS, UNIQUE_ID, Y
 from forecasting.home import encounters_home
 from pipelines import ingest as ingest_mod
-from pipelines.config import DEFAULT_EXPERIMENT, DEFAULT_MARGIN, Experiment
+from pipelines.config import DEFAULT_EXPERIMENT, DEFAULT_MARGIN, QUICK_EXPERIMENT, Experiment
 from pipelines.counterfactual_cmd import counterfactual, decompose, sensitivity
 from pipelines.executors import EXECUTORS
 from pipelines.forecast_cmd import forecast
@@ -25,6 +26,9 @@ from pipelines.serve_cmd import run_server, serve
 
 log = logging.getLogger("encounters")
 RETRAIN_SOURCES = "ENCOUNTERS_RETRAIN_SOURCES"
+POLL_ENV = "ENCOUNTERS_POLL_SECONDS"
+#: How often the server ``up`` starts looks for the champion while the full training runs.
+BACKGROUND_POLL_SECONDS = 5
 #: What ``encounters series --json`` calls each kind of series.
 ENCOUNTERS = "encounters"
 INDICATOR = "indicator"
@@ -404,9 +408,22 @@ def ui(host: str, port: int, experiment_name: str | None) -> None:
     help="End by serving the API in the foreground.",
 )
 @click.option("--port", type=int, default=8000, show_default=True, help="The API's port.")
-def up(experiment_path: str, serve: bool, port: int) -> None:
-    """The main job on embedded defaults: seed, train if there is no champion, serve the API."""
-    from pipelines.tracking import champion_version, configure
+@click.option(
+    "--quick/--no-quick",
+    default=True,
+    show_default=True,
+    help="Without a champion, first register and serve a quick stand-in on the experiment's "
+    f"series ({QUICK_EXPERIMENT.name}) and train the experiment in the background.",
+)
+def up(experiment_path: str, serve: bool, port: int, quick: bool) -> None:
+    """The main job on embedded defaults: seed, train if there is no champion, serve the API.
+
+    Without a champion (and with --quick) the server starts at once while a background process
+    registers a quick stand-in (served within about a minute), then trains the experiment and
+    promotes it through the retrain gate; the server swaps to it without a restart.
+    """
+    from pipelines.background import settled
+    from pipelines.tracking import PROVISIONAL, champion_version, configure
 
     store = _store()
     if store.seed():
@@ -415,11 +432,41 @@ def up(experiment_path: str, serve: bool, port: int) -> None:
     client = configure(home)
     experiment, _ = Experiment.load(experiment_path)
     champion = champion_version(client, experiment.registered_model)
-    if champion is None:
+    argv = [sys.executable, "-m", "pipelines.background", experiment_path]
+    if champion is None and quick:
+        click.echo(
+            "no champion yet: registering a quick stand-in (last value or seasonal naive), "
+            f"then training {experiment.name} in the background"
+        )
+        argv.append("--stand-in")
+    elif champion is None:
         logged = _train(experiment_path, [], "local", 2, None)
         click.echo(f"trained {logged.model_name} version {logged.model_version} (champion)")
+        argv = []
     else:
-        click.echo(f"champion: {experiment.registered_model} version {champion.version}")
+        provisional = champion.tags.get(PROVISIONAL) == "true"
+        click.echo(
+            f"champion: {experiment.registered_model} version {champion.version}"
+            + (" (a quick stand-in)" if provisional else "")
+        )
+        if not provisional or settled(home, experiment.name, store.fingerprint()):
+            argv = []
     click.echo(f"MLflow UI:  run `encounters ui` (store {client.tracking_uri})")
-    if serve:
+    if not argv:
+        if serve:
+            run_server("127.0.0.1", port, workers=2)
+        return
+    if not serve:
+        subprocess.run(argv, check=True)
+        return
+    # The trainer starts its fits once the server answers, and the server looks for the new
+    # champion every few seconds rather than every minute.
+    argv += ["--wait-for", f"http://127.0.0.1:{port}/health"]
+    os.environ.setdefault(POLL_ENV, str(BACKGROUND_POLL_SECONDS))
+    trainer = subprocess.Popen(argv)
+    try:
         run_server("127.0.0.1", port, workers=2)
+    finally:
+        if trainer.poll() is None:
+            trainer.terminate()
+            trainer.wait(timeout=30)

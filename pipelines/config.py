@@ -28,6 +28,8 @@ from forecasting.models import MODELS
 
 #: Shipped as package data of ``experiments``, so an installed (not editable) copy finds it too.
 DEFAULT_EXPERIMENT = Path(str(resources.files("experiments").joinpath("default.yaml")))
+#: The stand-in ``encounters up`` serves while the default experiment trains.
+QUICK_EXPERIMENT = Path(str(resources.files("experiments").joinpath("quick.yaml")))
 #: Retraining: a series' challenger may be this much worse (relMAE ratio - 1) than the champion.
 DEFAULT_MARGIN = 0.10
 
@@ -113,6 +115,12 @@ class Experiment(_Frozen):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
+    #: A stand-in served until a full experiment replaces it (``experiments/quick.yaml``): the
+    #: service labels it so in ``/health``, ``/v1/models`` and the page.
+    provisional: bool = False
+    #: Each candidate's run gets a fan chart and an error-by-horizon PNG (about 0.3 s each on
+    #: 2 cores); the numbers behind them (forecast.csv, by_horizon.csv) are logged either way.
+    charts: bool = True
     mlflow_experiment: str
     registered_model: str = "border-encounters"
     series: list[str] = Field(min_length=1)

@@ -41,6 +41,16 @@ def _progress(total: int) -> Callable[[str], None]:
     return line
 
 
+def _counted(total: int, progress: Callable[[int, int, str], None]) -> Callable[[str], None]:
+    done = [0]
+
+    def tick(name: str) -> None:
+        done[0] += 1
+        progress(done[0], total, name)
+
+    return tick
+
+
 def _collect(futures: dict, tasks: Sequence, completed: Iterable, label, tick) -> list[Any]:
     results: list[Any] = [None] * len(tasks)
     for future in completed:
@@ -59,6 +69,7 @@ def run_tasks(
     executor: str = "local",
     workers: int = 2,
     label: Callable[[Any], str] = str,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> list[Any]:
     """``[fn(t) for t in tasks]`` on the chosen engine; a task that raises yields its exception.
 
@@ -70,8 +81,10 @@ def run_tasks(
             ``dask://HOST:PORT`` (an existing Dask scheduler).
         workers: processes to use locally.
         label: names a task in progress output.
+        progress: told ``(done, total, label)`` as each task ends, instead of the default
+            progress bar or log line.
     """
-    tick = _progress(len(tasks))
+    tick = _progress(len(tasks)) if progress is None else _counted(len(tasks), progress)
     if executor == "local":
         if workers <= 1:
             out = []

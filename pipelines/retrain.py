@@ -11,7 +11,7 @@ import fcntl
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from pipelines.ingest import ingest
 from pipelines.tracking import (
     CHALLENGER,
     CHAMPION,
+    PROVISIONAL,
     champion_version,
     configure,
     experiment_id,
@@ -183,8 +184,13 @@ def retrain(
     model_name: str = "border-encounters",
     executor: str = "local",
     workers: int = 2,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Decision:
-    """Ingest ``sources``, then train and gate a challenger unless the data is unchanged."""
+    """Ingest ``sources``, then train and gate a challenger unless the data is unchanged (and
+    the champion is not a provisional stand-in).
+
+    ``progress`` is told ``(series done, series total, series key)`` as the training goes.
+    """
     with retrain_lock(home):
         store = ObservationStore(home)
         written: list[str] = []
@@ -199,13 +205,16 @@ def retrain(
                 model_name,
                 executor,
                 workers,
+                progress,
             )
         except BaseException:
             store.remove(written)
             raise
 
 
-def _retrain(home, store, written, sources, experiment_path, margin, model_name, executor, workers):
+def _retrain(
+    home, store, written, sources, experiment_path, margin, model_name, executor, workers, progress
+):
     if sources:
         written.extend(r.sha256 for r in ingest(store, sources) if r.status == "added")
     else:
@@ -213,7 +222,11 @@ def _retrain(home, store, written, sources, experiment_path, margin, model_name,
     client = configure(home)
     champion = champion_version(client, model_name)
     fingerprint = store.fingerprint()
-    if champion is not None and champion.tags.get("data_fingerprint") == fingerprint:
+    if (
+        champion is not None
+        and champion.tags.get("data_fingerprint") == fingerprint
+        and champion.tags.get(PROVISIONAL) != "true"
+    ):
         return Decision(
             "up-to-date",
             [
@@ -231,7 +244,7 @@ def _retrain(home, store, written, sources, experiment_path, margin, model_name,
     exp = Experiment.from_text(text, experiment_path or "the champion's experiment")
     if exp.registered_model != model_name:
         raise DataError(f"experiment registers {exp.registered_model!r}, not {model_name!r}")
-    training = train(exp, store, None, executor, workers)
+    training = train(exp, store, None, executor, workers, progress=progress)
     logged = log_training(training, text, home, promote=False)
     client.set_registered_model_alias(model_name, CHALLENGER, logged.model_version)
     if champion is None:

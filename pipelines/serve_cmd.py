@@ -22,6 +22,8 @@ ACCESS_FORMAT = (
     "%(status_code)s"
 )
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: How long a worker may take to load and warm the champion before uvicorn restarts it.
+WORKER_STARTUP_SECONDS = 300
 
 
 def log_config(level: str = "INFO") -> dict:
@@ -95,6 +97,10 @@ def run_server(
             log_level=log_level.lower(),
             access_log=access_log,
             timeout_graceful_shutdown=10,
+            # uvicorn 0.54 restarts a worker that has not finished start-up within this many
+            # seconds (default 5); loading and warming the bundle takes longer on a busy
+            # 2-core machine, and the supervisor then kills every new worker in turn.
+            timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
         )
     finally:
         if made is not None:

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 #: The version a retrain evaluates against the champion.
 CHALLENGER = "challenger"
+#: Version tag of a stand-in (``provisional`` experiment): a retrain replaces it on any data.
+PROVISIONAL = "provisional"
 BUNDLE_ARTIFACT = "bundle"
 
 
@@ -216,6 +218,8 @@ def _candidate_artifacts(
     frame = cand.calibrator.transform(frame) if cand.calibrator else frame
     # The numbers behind the fan chart, so candidates' forecasts compare in the UI and in code.
     _write(folder, "forecast.csv", frame.rename_axis("ds").reset_index().to_csv(index=False))
+    if not exp.charts:
+        return
     events = [
         (pd.Timestamp(e.start).to_period("M").to_timestamp(), e.regressor)
         for e in training.catalog.in_scope(result.key)
@@ -249,6 +253,7 @@ def _summary(training: Training) -> dict[str, float]:
             sum(c.status != "ok" for r in training.results for c in r.candidates)
         ),
         "train_seconds": training.seconds,
+        "convergence_warnings": float(len(training.convergence)),
     }
     for column in (
         "rel_mae",
@@ -319,6 +324,8 @@ def log_training(
                     bundle.models[result.key].run_id = run_id
         if training.failed_series:
             mlflow.log_dict(training.failed_series, "failed_series.json")
+        if training.convergence:
+            mlflow.log_text("\n".join(training.convergence) + "\n", "convergence_warnings.txt")
         mlflow.log_metrics(_summary(training))
         bundle.meta.update({"parent_run_id": parent.info.run_id, "code_version": code_version()})
         info = _log_bundle(bundle, exp.registered_model)
@@ -327,6 +334,7 @@ def log_training(
         **training.vintage,
         "experiment": exp.name,
         "parent_run_id": parent.info.run_id,
+        **({PROVISIONAL: "true"} if exp.provisional else {}),
     }.items():
         client.set_model_version_tag(exp.registered_model, version, key, value)
     if promote is None:

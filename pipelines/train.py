@@ -11,6 +11,7 @@ import logging
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -97,6 +98,8 @@ class SeriesResult:
     candidates: list[CandidateResult]
     chosen: CandidateResult
     fallback: str | None
+    #: The "did not converge" warnings its fits raised, counted and summarised by the caller.
+    convergence: list[str] = field(default_factory=list)
 
 
 def _origins(task: SeriesTask) -> list[pd.Timestamp]:
@@ -290,12 +293,29 @@ def _ensemble(task: SeriesTask, candidates: list[CandidateResult], bench) -> Can
     return CandidateResult(spec, "ok", seconds, None, bt, by_step, metrics, model)
 
 
+def _is_convergence(caught: warnings.WarningMessage) -> bool:
+    return "did not converge" in str(caught.message)
+
+
 def train_series(task: SeriesTask) -> SeriesResult:
     """Backtest and fit every candidate on one series; choose the best by the experiment's metric.
 
     The baseline runs first: it is the benchmark of ``rel_mae`` and what the series keeps when no
-    candidate succeeds.
+    candidate succeeds. Convergence warnings are collected on the result, not printed: a
+    training of the default experiment raises dozens, one line each on the terminal.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _train_series(task)
+    for w in caught:
+        if _is_convergence(w):
+            result.convergence.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result
+
+
+def _train_series(task: SeriesTask) -> SeriesResult:
     exp = task.experiment
     origins = _origins(task)
     if not origins:
@@ -392,6 +412,11 @@ class Training:
     hierarchy: Hierarchy | None = None
 
     @property
+    def convergence(self) -> list[str]:
+        """Every "did not converge" warning of the training, each prefixed with its series."""
+        return [f"{r.key}: {message}" for r in self.results for message in r.convergence]
+
+    @property
     def fell_back(self) -> list[str]:
         return [r.key for r in self.results if r.fallback]
 
@@ -410,8 +435,10 @@ class Training:
             )
             for r in self.results
         }
-        meta = {"experiment": self.experiment.name, **self.vintage}
         exp = self.experiment
+        meta = {"experiment": exp.name, **self.vintage}
+        if exp.provisional:
+            meta["provisional"] = " ".join(exp.description.split())
         return Bundle(models, self.catalog, exp.level, exp.max_h, meta, self.hierarchy)
 
 
@@ -435,13 +462,19 @@ def train(
     executor: str = "local",
     workers: int = 2,
     catalog: Catalog | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Training:
-    """Build the tasks, run them on the executor, and collect the results (nothing is logged)."""
+    """Build the tasks, run them on the executor, and collect the results (nothing is logged).
+
+    ``progress`` is told ``(series done, series total, series key)`` as each series ends.
+    """
     start = time.perf_counter()
     catalog = catalog or load_catalog()
     tasks = build_tasks(exp, store, catalog, series)
     log.info("training %d series x %d models on %s", len(tasks), len(exp.models), executor)
-    outcomes = run_tasks(train_series, tasks, executor, workers, label=lambda t: t.key)
+    outcomes = run_tasks(
+        train_series, tasks, executor, workers, label=lambda t: t.key, progress=progress
+    )
     results, failed = [], {}
     for task, outcome in zip(tasks, outcomes, strict=True):
         if isinstance(outcome, BaseException):
@@ -452,6 +485,7 @@ def train(
     if not results:
         raise RuntimeError(f"every series failed: {failed}")
     calibrate(exp, results)
+    _summarise_convergence(results)
     pooled = _choose_pooled(exp, results) if exp.selection == "pooled" else None
     hierarchy = _hierarchy(exp, store, results) if exp.hierarchy.enabled else None
     return Training(
@@ -464,6 +498,21 @@ def train(
         pooled,
         hierarchy,
     )
+
+
+def _summarise_convergence(results: list[SeriesResult]) -> None:
+    """One line for all the fits that did not converge; each at debug level (and in MLflow)."""
+    stalled = [(r.key, message) for r in results for message in r.convergence]
+    for key, message in stalled:
+        log.debug("%s: %s", key, message)
+    if stalled:
+        log.info(
+            "%d fits did not converge, in %d series (backtest origins included; a final fit "
+            "that does not converge fails its candidate); the list: convergence_warnings.txt "
+            "in the parent run, or -v",
+            len(stalled),
+            len({key for key, _ in stalled}),
+        )
 
 
 def _hierarchy(exp: Experiment, store: ObservationStore, results: list[SeriesResult]):

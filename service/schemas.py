@@ -106,7 +106,9 @@ def json_scenario(data: object) -> object:
 def _json_values(data: object) -> None:
     if isinstance(data, dict):
         for key, value in data.items():
-            if key in SCENARIO_NUMBERS and value is not None:
+            # A name can be a number in one place and a list in another (an indicator's
+            # ``scale`` factor, the scenario's ``scale`` changes): pydantic types the lists.
+            if key in SCENARIO_NUMBERS and value is not None and not isinstance(value, list):
                 _json_number(value)
             _json_values(value)
     elif isinstance(data, list):
@@ -219,6 +221,30 @@ class ServedModel(_Out):
     )
     loaded_at: dt.datetime
     tracking_uri: str
+    provisional: str | None = Field(
+        default=None,
+        description="Set when the served version is a quick stand-in (`encounters up` serves "
+        "one while the full experiment trains): what it is.",
+    )
+
+
+class TrainingProgress(_Out):
+    """A background training started by `encounters up` (its `training.json`)."""
+
+    experiment: str | None = None
+    state: Literal[
+        "starting", "training", "logging", "promoted", "rejected", "up-to-date", "failed", "stopped"
+    ] = Field(description="`stopped`: the training process ended before it finished.")
+    series_done: int = 0
+    series_total: int | None = None
+    elapsed_seconds: float | None = None
+    remaining_seconds: float | None = Field(
+        default=None, description="Estimated from the series done so far; the fits only."
+    )
+    started_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    message: str | None = None
+    version: str | None = Field(default=None, description="The version it registered, if any.")
 
 
 class DataVintage(_Out):
@@ -238,6 +264,9 @@ class Health(_Out):
     started_at: dt.datetime
     last_poll_at: dt.datetime | None
     poll_seconds: float
+    training: TrainingProgress | None = Field(
+        default=None, description="The background training `encounters up` runs, if any."
+    )
 
 
 # -- series ------------------------------------------------------------------------------------
@@ -350,6 +379,9 @@ class ModelsOut(_Out):
     run_id: str | None
     experiment: str | None
     parent_run_id: str | None
+    provisional: str | None = Field(
+        default=None, description="Set when the served version is a quick stand-in: what it is."
+    )
     level: list[int] = Field(description="Calibrated interval levels: the only accepted ones.")
     max_h: int
     series: list[SeriesModelOut]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from fastapi import APIRouter, Response
 
+from forecasting.home import TRAINING_ENDED, read_training_progress
 from service.deps import RegistryDep
-from service.schemas import DataVintage, Health, ServedModel
+from service.schemas import DataVintage, Health, ServedModel, TrainingProgress
 
 router = APIRouter(tags=["operations"])
 
@@ -26,6 +30,7 @@ async def health(registry: RegistryDep, response: Response) -> Health:
             source=info.source,
             loaded_at=info.loaded_at,
             tracking_uri=info.tracking_uri,
+            provisional=meta.get("provisional"),
         )
         data = DataVintage(
             fingerprint=meta.get("data_fingerprint"),
@@ -45,4 +50,27 @@ async def health(registry: RegistryDep, response: Response) -> Health:
         started_at=status.started_at,
         last_poll_at=status.last_poll_at,
         poll_seconds=registry.settings.poll_seconds,
+        training=training_progress(registry.settings.home),
     )
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def training_progress(home: Path) -> TrainingProgress | None:
+    """The background training's record; ``stopped`` if its process ended before it did."""
+    record = read_training_progress(home)
+    if record is None:
+        return None
+    fields = {k: v for k, v in record.items() if k in TrainingProgress.model_fields}
+    if fields.get("state") not in TRAINING_ENDED and not _alive(record.get("pid")):
+        fields["state"] = "stopped"
+    try:
+        return TrainingProgress.model_validate(fields)
+    except ValueError:
+        return None

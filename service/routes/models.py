@@ -37,6 +37,7 @@ def models(served: ServedDep) -> dict:
         "run_id": info.run_id,
         "experiment": bundle.meta.get("experiment"),
         "parent_run_id": bundle.meta.get("parent_run_id"),
+        "provisional": bundle.meta.get("provisional"),
         "level": list(bundle.level),
         "max_h": bundle.max_h,
         "series": series,

@@ -150,7 +150,9 @@ def test_ingest_from_an_http_url(run, tmp_path):
 
 @pytest.mark.slow
 def test_up_seeds_trains_once_then_reuses_the_champion(run, mlflow_home, tiny_experiment):
-    first = run("up", "--experiment", str(tiny_experiment), "--no-serve")
+    # --no-quick: the experiment trained in the foreground (tests/pipelines/test_up.py runs the
+    # default, a stand-in first and the experiment in the background).
+    first = run("up", "--experiment", str(tiny_experiment), "--no-serve", "--no-quick")
     assert first.exit_code == 0
     assert "trained border-encounters version 1 (champion)" in first.stdout
     assert (mlflow_home / "store" / "manifest.json").is_file()

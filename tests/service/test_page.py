@@ -1,7 +1,10 @@
-"""The chart page in headless Chromium (Debian's `chromium`): it loads offline and shows a chart.
+"""The chart page in headless Chromium (Debian's `chromium`): every panel loads, hover shows the
+API's figures, a scenario change redraws.
 
 The browser is driven over the DevTools protocol in real time: the test waits until the page's
-script marks the chart loaded (or failed), then reads the DOM and a screenshot of that same page.
+script marks each panel loaded (or failed), moves the mouse with real input events, reads the DOM
+and keeps a screenshot of that same page in the test's tmp_path (and, with
+ENCOUNTERS_README_SCREENSHOTS=1, in docs/page.png for the README).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,7 +28,8 @@ from PIL import Image
 from websockets.sync.client import connect
 
 from tests.processes import stop_group
-from tests.service.conftest import EVENT, UCM_KEY
+from tests.service.conftest import EVENT, NAIVE_KEY, UCM_KEY
+from tests.stack import ROOT
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,6 +50,7 @@ FLAGS = [
     "--window-size=1100,950",
     "--remote-debugging-port=0",
 ]
+README_SHOT = ROOT / "docs" / "page.png"
 LISTENING = re.compile(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/")
 
 
@@ -137,21 +143,180 @@ def _chart_pixels(image: Image.Image) -> tuple[float, float]:
     return float(inked), float(coloured)
 
 
-@pytest.mark.parametrize(
-    ("query", "caption"),
-    [("", None), (f"?series={UCM_KEY}&event={EVENT}", "counterfactual")],
-    ids=["forecast", "counterfactual"],
-)
-def test_page_shows_a_chart(server, tmp_path, query, caption):
-    with open_page(tmp_path, f"{server.url}/{query}") as page:
-        state = page.wait_for_chart()
-        dom = page.evaluate("document.documentElement.outerHTML")
-        assert state == "loaded", f"chart {state}: {dom[-2000:]}"
-        assert 'id="chart"' in dom and 'src="blob:' in dom
-        if caption:
-            assert f"without {EVENT}" in dom and "The effect (reference" in dom
-        inked, fan = _chart_pixels(page.screenshot())
-    # The title, controls and links alone ink about 1 % of the window; a drawn chart adds 4 %
-    # or more, depending on how wide its fan is.
-    assert inked > 0.025, f"the page is nearly blank ({inked:.1%} inked)"
-    assert fan > 0.003, f"no forecast fan in the screenshot ({fan:.2%} coloured)"
+PANELS = {
+    "forecast": "$('forecast-panel').dataset.state",
+    "counterfactual": "$('cf-panel').dataset.state",
+    "decomposition": "$('dec-panel').dataset.state",
+    "sensitivity": "$('sens-table').dataset.state",
+}
+
+
+def _wait_for(page: Page, expression: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"never true: {expression}\n{page.evaluate('document.body.innerText')}")
+
+
+def _panels(page: Page) -> dict:
+    return page.evaluate("({" + ", ".join(f"{k}: {v}" for k, v in PANELS.items()) + "})")
+
+
+def _settled(page: Page) -> dict:
+    states = _wait_for(
+        page,
+        f"(() => {{ const s = ({{{', '.join(f'{k}: {v}' for k, v in PANELS.items())}}}); "
+        "return Object.values(s).every((v) => v && v !== 'pending') ? s : null; })()",
+    )
+    return states
+
+
+def _hover(page: Page, chart: str, ds: str) -> str:
+    """Moves the mouse (a real input event) over month ``ds`` of a uPlot chart; the tip's text."""
+    x, y = page.evaluate(
+        f"(() => {{ const u = state.charts['{chart}']; const r = u.over.getBoundingClientRect();"
+        f" return [r.left + u.valToPos(toX('{ds}'), 'x'), r.top + r.height / 2]; }})()"
+    )
+    page.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+    time.sleep(0.2)
+    return page.evaluate(
+        f"[...$('{chart}').nextElementSibling.children].map((s) => s.innerText).join(' | ')"
+    )
+
+
+def _tip_value(text: str, label: str) -> float:
+    found = re.search(rf"(?:^| \| ){label} (-?[\d,]+)", text)
+    assert found, f"no {label} in {text!r}"
+    return float(found.group(1).replace(",", ""))
+
+
+def _csv(page: Page, link: str) -> list[str]:
+    """The text of a CSV link's blob, as the browser would save it."""
+    page.evaluate(
+        f"fetch($('{link}').href).then((r) => r.text()).then((t) => {{ window._csv = t; }})"
+    )
+    return _wait_for(page, "window._csv").strip().splitlines()
+
+
+def test_every_panel_loads_and_hover_shows_the_api_values(server, api, tmp_path):
+    """The forecast fan, counterfactual, decomposition and sensitivity panels of a series whose
+    model answers them all; hover text equals the API's figures; a scenario change redraws."""
+    with open_page(tmp_path, f"{server.url}/?series={UCM_KEY}&event={EVENT}") as page:
+        states = _settled(page)
+        assert set(states.values()) == {"loaded"}, (states, page.evaluate("$('message').innerText"))
+        levels = page.evaluate("state.levels")
+        forecast = api.get(
+            "/v1/forecast", params={"series": UCM_KEY, "h": 12, "level": levels}
+        ).json()
+
+        # Hover over a forecast month: month, mean and bounds as the API gives them.
+        row = next(r for r in forecast["rows"] if r["kind"] == "forecast")
+        text = _hover(page, "fan", row["ds"][:7])
+        assert row["ds"][:7] in text and "forecast" in text
+        assert _tip_value(text, "mean") == round(row["mean"])
+        top = max(levels)
+        bounds = next(i for i in row["intervals"] if i["level"] == top)
+        assert f"{top} % {round(bounds['lo']):,} – {round(bounds['hi']):,}" in text
+        # Over an observed month the observed figure, and over an event's month its name.
+        history = api.get(f"/v1/series/{UCM_KEY}").json()["rows"]
+        text = _hover(page, "fan", history[-1]["ds"][:7])
+        assert _tip_value(text, "observed") == round(history[-1]["y"])
+        events = api.get("/v1/interventions", params={"series": UCM_KEY}).json()["events"]
+        # EVENT is a group of events acting through one regressor; its first event's month.
+        event = next(e for e in events if EVENT in (e["id"], e["regressor"]))
+        assert event["name"] in _hover(page, "fan", event["start"][:7])
+
+        # The table and the CSV hold what is drawn: the last three years and the horizon, then
+        # the full history one click away.
+        shown = _csv(page, "fan-csv")
+        assert shown[0].startswith("month,kind,observed,mean,lo_")
+        assert 36 + 12 <= len(shown) - 1 <= 36 + 12 + 12
+        mean_line = next(line for line in shown if line.startswith(row["ds"][:7]))
+        assert f",{round(row['mean'])}," in mean_line
+        page.evaluate("$('zoom').click()")
+        page.evaluate("window._csv = null")
+        assert len(_csv(page, "fan-csv")) - 1 == len(history) + len(forecast["rows"])
+
+        # The counterfactual's hover equals the API's answer to the same scenario.
+        scenario = json.loads(page.evaluate("$('cf-panel').dataset.scenario"))
+        assert scenario["remove"][0]["event"] == event["regressor"]
+        answer = api.post(
+            "/v1/counterfactual", json={"series": UCM_KEY, "scenario": scenario}
+        ).json()
+        last = answer["rows"][-1]
+        text = _hover(page, "cf-chart", last["ds"][:7])
+        assert _tip_value(text, "counterfactual") == round(last["counterfactual"])
+        assert _tip_value(text, "cumulative effect") == round(last["cumulative_effect"])
+        before = page.evaluate("$('cf-table').textContent")
+
+        # A scenario change (scale the event by a half instead) redraws chart and table.
+        page.evaluate(
+            "(() => { const row = document.querySelector("
+            f"'.event[data-regressor=\"{event['regressor']}\"]');"
+            " row.querySelector('select').value = 'scale';"
+            " row.querySelector('select').dispatchEvent(new Event('change', {bubbles: true})); })()"
+        )
+        _wait_for(
+            page,
+            "$('cf-panel').dataset.scenario.includes('scale') "
+            "&& $('cf-panel').dataset.state === 'loaded'",
+        )
+        assert page.evaluate("$('cf-table').textContent") != before
+        scaled = api.post(
+            "/v1/counterfactual",
+            json={
+                "series": UCM_KEY,
+                "scenario": {"scale": [{"event": event["regressor"], "factor": 0.5}]},
+            },
+        ).json()
+        text = _hover(page, "cf-chart", scaled["rows"][-1]["ds"][:7])
+        assert _tip_value(text, "counterfactual") == round(scaled["rows"][-1]["counterfactual"])
+
+        # The decomposition's waterfall: one bar per component between the two totals, and
+        # the CSV of the same; the sensitivity table has a row per shift.
+        decomposition = api.post(
+            "/v1/decompose",
+            json={"series": UCM_KEY, "month": page.evaluate("$('dec-month').value")},
+        ).json()
+        assert page.evaluate("$('waterfall').querySelectorAll('rect').length") == (
+            len(decomposition["components"]) + 2
+        )
+        page.evaluate("window._csv = null")
+        dec = _csv(page, "dec-csv")
+        assert len(dec) - 1 == len(decomposition["components"]) + 2
+        shifts = page.evaluate("$('sens-table').querySelectorAll('tbody tr').length")
+        assert shifts == 5
+
+        run = next(s for s in api.get("/v1/models").json()["series"] if s["series"] == UCM_KEY)
+        assert page.evaluate("$('mlflow-run').href").endswith(f"/#/runs/{run['run_id']}")
+        # The whole page at its default zoom, hovered over the first forecast month.
+        page.evaluate("$('zoom').click()")
+        _hover(page, "fan", row["ds"][:7])
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1100,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        shot = page.screenshot()
+    shot.save(tmp_path / "page.png")
+    if os.environ.get("ENCOUNTERS_README_SCREENSHOTS"):
+        shot.save(README_SHOT)
+    inked, coloured = _chart_pixels(shot)
+    # Text and controls alone ink about 2 % of the page; the charts add bands and lines.
+    assert inked > 0.03 and coloured > 0.003, (inked, coloured)
+
+
+def test_a_series_without_regression_says_so(server, tmp_path):
+    """A naive series: the fan loads; the what-if panels say its model does not answer them."""
+    with open_page(tmp_path, f"{server.url}/?series={NAIVE_KEY}") as page:
+        states = _settled(page)
+        assert states["forecast"] == "loaded"
+        assert states["counterfactual"] == states["decomposition"] == "unavailable"
+        note = page.evaluate("$('cf-unavailable').innerText")
+        assert f"The served model of {NAIVE_KEY}" in note and "counterfactuals" in note

@@ -214,6 +214,19 @@ def test_counterfactual_of_a_catalog_scenario(api):
     assert EVENT in body["summary"]
 
 
+def test_counterfactual_of_a_scaled_event_and_an_unnumbered_factor(api):
+    """``scale`` is a list of changes for events and a number for indicators: both accepted."""
+    scaled = {"scale": [{"event": EVENT, "factor": 0.5}]}
+    half = api.post("/v1/counterfactual", json={"series": UCM_KEY, "scenario": scaled})
+    assert half.status_code == 200, half.text
+    full = api.post("/v1/counterfactual", json={"series": UCM_KEY, "scenario": CATALOG_SCENARIO})
+    # Half the event's intensity: a smaller effect of the same sign than removing it.
+    assert 0 < abs(half.json()["totals"]["effect"]) < abs(full.json()["totals"]["effect"])
+    bad = {"scale": [{"event": EVENT, "factor": "0.5"}]}
+    refused = api.post("/v1/counterfactual", json={"series": UCM_KEY, "scenario": bad})
+    assert refused.status_code == 422 and "JSON number" in refused.text
+
+
 def test_counterfactual_pre_period_and_future_span(api):
     pre = api.post(
         "/v1/counterfactual",
