@@ -237,9 +237,8 @@ def main() -> None:
     calibrated = today(frames, level, config["baseline_window_months"])
     variants[TODAY] = ({}, calibrated)
     tuning = {TODAY: tuning_summary(pair_scores(calibrated, histories, level, tune, short), level)}
-    grid = config["grid"]
-    for values in itertools.product(*grid.values()):
-        params = dict(zip(grid, values, strict=True))
+
+    def run_variant(params: dict) -> str:
         start = time.perf_counter()
         found = pooled(frames, histories, level, params)
         variants[label(params)] = (params, found)
@@ -247,22 +246,18 @@ def main() -> None:
             pair_scores(found, histories, level, tune, short), level
         )
         log.info("%s: %s (%.0fs)", label(params), tuning[label(params)], _since(start))
+        return label(params)
+
+    grid = config["grid"]
+    for values in itertools.product(*grid.values()):
+        run_variant(dict(zip(grid, values, strict=True)))
     eligible = [k for k in tuning if k != TODAY and in_band(tuning[k], band)]
     best = min(eligible or [k for k in tuning if k != TODAY], key=lambda k: tuning[k]["score"])
     chosen = best
     for gamma in config["aci_gamma"]:
-        params = {**variants[best][0], "aci_gamma": gamma}
-        start = time.perf_counter()
-        found = pooled(frames, histories, level, params)
-        variants[label(params)] = (params, found)
-        tuning[label(params)] = tuning_summary(
-            pair_scores(found, histories, level, tune, short), level
-        )
-        log.info("%s: %s (%.0fs)", label(params), tuning[label(params)], _since(start))
-        if in_band(tuning[label(params)], band) and (
-            tuning[label(params)]["score"] < tuning[chosen]["score"]
-        ):
-            chosen = label(params)
+        name = run_variant({**variants[best][0], "aci_gamma": gamma})
+        if in_band(tuning[name], band) and tuning[name]["score"] < tuning[chosen]["score"]:
+            chosen = name
 
     # The benchmark's pairs: every variant beside the peers' rows, same pairs for everyone.
     peers = pd.read_csv(ROOT / "experiments/accuracy/forecasts.csv.gz", parse_dates=[CUTOFF, DS])
