@@ -5,6 +5,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
+
+
+def clean_env(home: Path, **settings: str) -> dict[str, str]:
+    """This process's environment for a child with its own data home and only ``settings``:
+    no ENCOUNTERS_/MLFLOW_/PROMETHEUS_ variable leaks in (MLflow's ``set_tracking_uri``, called
+    by in-process tests, writes MLFLOW_TRACKING_URI into os.environ)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ENCOUNTERS_", "MLFLOW_", "PROMETHEUS_"))
+    }
+    env["ENCOUNTERS_HOME"] = str(home)
+    env.update(settings)
+    return env
 
 
 def stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:

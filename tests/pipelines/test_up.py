@@ -9,7 +9,6 @@ background training runs and through the swap; none may fail.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from pipelines.background import settled
-from tests.processes import stop_group
+from tests.processes import clean_env, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +40,7 @@ def _free_port() -> int:
 
 def _start(home: Path, port: int) -> tuple[subprocess.Popen, Path]:
     log = home / "up.log"
-    env = {**os.environ, "ENCOUNTERS_HOME": str(home)}
+    env = clean_env(home)
     argv = [str(ENCOUNTERS), "up", "--experiment", str(SMALL), "--port", str(port)]
     with log.open("a") as out:
         proc = subprocess.Popen(

@@ -10,7 +10,6 @@ FastAPI's TestClient); what depends on the server itself (workers, logs, the swa
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -28,7 +27,7 @@ from mlflow import MlflowClient
 
 from service.main import create_app
 from service.settings import Settings
-from tests.processes import stop_group
+from tests.processes import clean_env, stop_group
 
 NAME = "border-encounters"
 NAIVE_KEY = "southwest/usbp"
@@ -131,17 +130,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _clean_env(home: Path, **settings: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ENCOUNTERS_", "MLFLOW_", "PROMETHEUS_"))
-    }
-    env["ENCOUNTERS_HOME"] = str(home)
-    env.update(settings)
-    return env
-
-
 class Server:
     """``encounters serve`` in a subprocess (its own process group), logs in files."""
 
@@ -166,7 +154,7 @@ class Server:
                 "--log-level",
                 "info",
             ],
-            env=_clean_env(home, **settings),
+            env=clean_env(home, **settings),
             cwd=logs,
             stdout=self._out,
             stderr=self._err,

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import stop_group
+from tests.processes import clean_env, stop_group
 from tests.service.conftest import free_port
 from tests.service.test_page import open_page
 from tests.stack import ROOT
@@ -35,8 +35,7 @@ README_SHOT = ROOT / "docs" / "mlflow-runs.png"
 
 
 def _start_ui(home: Path, logs: Path, port: int) -> tuple[subprocess.Popen, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["ENCOUNTERS_HOME"] = str(home)
+    env = clean_env(home)
     log = logs / "ui.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
