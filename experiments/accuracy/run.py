@@ -24,13 +24,14 @@ import pandas as pd
 import yaml
 
 import forecasting
-from experiments import protocol_args
+from experiments import protocol_args, provenance
 from experiments.accuracy import peers, project
 from forecasting.backtest import MASE_SCALE, score_terms, seasonal_scales
 from forecasting.data import ObservationStore
 from forecasting.data.keys import slug
 from forecasting.frame import CUTOFF, DS, UNIQUE_ID, Y, forecast_columns
 from forecasting.home import encounters_home
+from forecasting.interventions import load_catalog
 from forecasting.metrics import geometric_mean
 from pipelines.config import Experiment
 
@@ -414,6 +415,8 @@ def main() -> None:
     )
     results["regressor_effect"] = helped.round(4).to_dict(orient="records")
     results.update(facts)
+    store = ObservationStore(encounters_home())
+    results["provenance"] = provenance(load_catalog(), store.fingerprint())
     (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     text = [
         "# Accuracy benchmark results",

@@ -52,6 +52,7 @@ from experiments.counterfactual.run import (
     eligible_onsets,
     errors,
     injections,
+    study_provenance,
     summary,
 )
 from forecasting.counterfactual import CONTROLS, CounterfactualEngine, panel_candidates
@@ -268,6 +269,7 @@ def write_results(
     (HERE / f"results-preregistered{suffix}.json").write_text(
         json.dumps(
             {
+                "provenance": study_provenance(),
                 "experiment": config["experiment"],
                 "config": {k: v for k, v in config.items() if k != "series"},
                 "series": config["series"],

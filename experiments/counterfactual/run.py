@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from experiments import protocol_args
+from experiments import protocol_args, provenance
 from forecasting.counterfactual import PRE_PERIOD, REGRESSOR, CounterfactualEngine
 from forecasting.data import ObservationStore
 from forecasting.frame import EFFECT, hi_col, lo_col, series_history
@@ -446,6 +446,11 @@ def check_targets(table: pd.DataFrame, data: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
+def study_provenance() -> dict:
+    """The commit, the shipped catalog's fingerprint and the store's, for the results file."""
+    return provenance(load_catalog(), ObservationStore(encounters_home()).fingerprint())
+
+
 def write_results(
     config: dict, records: list[dict], skipped: dict[str, str], seconds: float
 ) -> None:
@@ -455,6 +460,7 @@ def write_results(
     (HERE / f"results{config['name']}.json").write_text(
         json.dumps(
             {
+                "provenance": study_provenance(),
                 "experiment": config["experiment"],
                 "config": {k: v for k, v in config.items() if k not in ("series", "name", "path")},
                 "injections": len(records),
