@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 
 from forecasting.data import keys
+from forecasting.data.assemble import assemble
 from forecasting.errors import DataError
-from forecasting.frame import DS, FILLED, UNIQUE_ID, Y
+from forecasting.frame import DS, UNIQUE_ID, Y
 
 #: R's serialisation headers ("RDX2"/"RDX3" then a newline), after any compression.
 RDATA_MAGIC = (b"RDX2\n", b"RDX3\n")
@@ -220,7 +221,12 @@ def read(path: str | Path, name: str) -> tuple[str, pd.DataFrame, int]:
         key = spec.key + "/" + dimension + "=" + value[keep]
         records.append(pd.DataFrame({UNIQUE_ID: key, DS: frame.loc[keep, DS], Y: frame[Y][keep]}))
     complete = {spec.key} if spec.total and spec.complete else set()
-    return layout, _assemble(name, pd.concat(records), complete), len(frame)
+    # gdidata codes some source nationalities alike (two rows for GIN in a month of Mexico's
+    # tables): assemble sums them, as one nationality's figure.
+    panel = assemble(
+        name, pd.concat(records), complete.__contains__, "no monthly rows", "an indicator's total"
+    )
+    return layout, panel, len(frame)
 
 
 def _layout(name: str, frames: dict) -> tuple[str, pd.DataFrame]:
@@ -371,28 +377,3 @@ def _country_table() -> tuple[dict[str, str], dict[str, str]]:
         }
         _COUNTRY_TABLE = (names, regions)
     return _COUNTRY_TABLE
-
-
-def _assemble(name: str, records: pd.DataFrame, complete: set[str]) -> pd.DataFrame:
-    """Sum per (key, month): gdidata codes some source nationalities alike (two rows for
-    ``GIN`` in a month of Mexico's tables), and they are one nationality's figure. A key's
-    missing months are 0 and ``filled``, except in a total that must be complete."""
-    if records.empty:
-        raise DataError(f"{name}: no monthly rows; nothing to ingest")
-    panel = records.groupby([UNIQUE_ID, DS], as_index=False)[Y].sum()
-    out = []
-    for key, group in panel.groupby(UNIQUE_ID, sort=True):
-        months = pd.date_range(group[DS].min(), group[DS].max(), freq="MS")
-        series = group.set_index(DS)[Y].reindex(months)
-        missing = series.isna().to_numpy()
-        if missing.any() and key in complete:
-            raise DataError(
-                f"{name}: total '{key}' has no figure for {months[missing][0]:%Y-%m}; "
-                "an indicator's total must cover every month between its first and last"
-            )
-        out.append(
-            pd.DataFrame(
-                {UNIQUE_ID: key, DS: months, Y: series.fillna(0).astype("int64"), FILLED: missing}
-            )
-        )
-    return pd.concat(out, ignore_index=True)

@@ -19,9 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.data import indicators, keys, limits
+from forecasting.data.assemble import assemble
 from forecasting.data.limits import excerpt
 from forecasting.errors import DataError
-from forecasting.frame import DS, FILLED, UNIQUE_ID, Y
+from forecasting.frame import DS, UNIQUE_ID, Y
 
 SBO_HEADER = (
     "Fiscal Year,Month Grouping,Month (abbv),Component,Demographic,Citizenship Grouping,"
@@ -151,7 +152,9 @@ def read_release(path: str | Path, source: str | None = None) -> Release:
         layout, reader, frame = _read_csv(name, data)
         rows = len(frame)
         records = reader(name, frame)
-    panel = _assemble(name, records)
+    panel = assemble(
+        name, records, keys.is_total, "no rows for any border region", "a region or component total"
+    )
     return Release(str(source or path), name, layout, digest, rows, panel)
 
 
@@ -483,32 +486,3 @@ def _state(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     region = _mapped(name, None, frame["Land Border Region"], "Land Border Region", _region)
     frame, region = frame[region.notna()], region[region.notna()]
     return _cbp_records(name, frame, region, None, "Citizenship")
-
-
-def _assemble(name: str, records: pd.DataFrame) -> pd.DataFrame:
-    """Sum records per (key, month); totals must be complete, breakdown gaps are filled with 0."""
-    if records.empty:
-        raise DataError(f"{name}: no rows for any border region; nothing to ingest")
-    panel = records.groupby([UNIQUE_ID, DS], as_index=False)[Y].sum()
-    out = []
-    for key, group in panel.groupby(UNIQUE_ID, sort=True):
-        months = pd.date_range(group[DS].min(), group[DS].max(), freq="MS")
-        series = group.set_index(DS)[Y].reindex(months)
-        missing = series.isna()
-        if missing.any() and keys.is_total(str(key)):
-            gap = months[missing.to_numpy()][0]
-            raise DataError(
-                f"{name}: total '{key}' has no figure for {gap:%Y-%m}; a region or "
-                "component total must cover every month between its first and last"
-            )
-        out.append(
-            pd.DataFrame(
-                {
-                    UNIQUE_ID: key,
-                    DS: months,
-                    Y: series.fillna(0).astype("int64"),
-                    FILLED: missing.to_numpy(),
-                }
-            )
-        )
-    return pd.concat(out, ignore_index=True)

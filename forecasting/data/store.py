@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting.data.readers import FILLED, PUBLISHERS, Release
+from forecasting.data.readers import PUBLISHERS, Release
 from forecasting.errors import DataError, UnknownSeriesError
-from forecasting.frame import DS, UNIQUE_ID, Y
+from forecasting.frame import DS, FILLED, UNIQUE_ID, Y
 
 RELEASE = "sha256"
 MANIFEST_FORMAT = 1
