@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import pytest
 
-from tests.service.conftest import free_port
+from tests.processes import free_port
 from tests.stack import (
     ROOT,
     SERVICE_HOST,

@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,18 +29,14 @@ from pathlib import Path
 
 import httpx
 
+from experiments.serving.bench import free_port
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 ENCOUNTERS = Path(sys.executable).parent / "encounters"
 FORECAST = "/v1/forecast?series=southwest/usbp&h=12"
 TARGET_SECONDS = 90
 POLL = 0.25
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cpu_seconds(session: int) -> float:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import mlflow
 import pytest
 
+from tests.processes import free_port
 from tests.stack import MlflowServer
 
 TINY = """
@@ -57,18 +57,12 @@ def fail_on_leaked_runs() -> None:
         pytest.fail(f"the test left MLflow runs active: {leaked}; end every run it starts")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path, monkeypatch):
     """A real ``mlflow server`` on 127.0.0.1, stopped with its whole process group."""
     root = tmp_path / "server"
     root.mkdir()
-    argv = ["mlflow", "server", "--host", "127.0.0.1", "--port", str(_free_port())]
+    argv = ["mlflow", "server", "--host", "127.0.0.1", "--port", str(free_port())]
     argv += ["--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
     argv += ["--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
     server = MlflowServer(argv, cwd=root)

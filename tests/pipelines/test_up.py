@@ -9,7 +9,6 @@ background training runs and through the swap; none may fail.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from pipelines.background import settled
-from tests.processes import clean_env, stop_group
+from tests.processes import clean_env, free_port, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +29,6 @@ ENCOUNTERS = Path(sys.executable).parent / "encounters"
 CLIENTS = 3
 #: Generous: the machine the tests run on is shared and imports alone take seconds.
 TIMEOUT = 900
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(home: Path, port: int) -> tuple[subprocess.Popen, Path]:
@@ -83,7 +76,7 @@ def _load(url: str, stop: threading.Event, seen: list, errors: list) -> None:
 
 
 def test_up_serves_a_stand_in_then_swaps_to_the_full_champion_under_load(tmp_path):
-    home, port = tmp_path / "home", _free_port()
+    home, port = tmp_path / "home", free_port()
     home.mkdir()
     base = f"http://127.0.0.1:{port}"
     proc, log = _start(home, port)

@@ -11,7 +11,6 @@ FastAPI's TestClient); what depends on the server itself (workers, logs, the swa
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from mlflow import MlflowClient
 
 from service.main import create_app
 from service.settings import Settings
-from tests.processes import clean_env, stop_group
+from tests.processes import clean_env, free_port, stop_group
 
 NAME = "border-encounters"
 NAIVE_KEY = "southwest/usbp"
@@ -122,12 +121,6 @@ def copy_home(champion: Champion, dest: Path) -> Champion:
     shutil.copytree(champion.home / "store", dest / "store")
     shutil.copyfile(champion.home / "mlflow.db", dest / "mlflow.db")
     return Champion(champion.root, dest, f"sqlite:///{dest / 'mlflow.db'}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
+from tests.processes import free_port
 from tests.service.conftest import (
     CATALOG_SCENARIO,
     NAIVE_KEY,
@@ -21,7 +22,6 @@ from tests.service.conftest import (
     UCM_KEY,
     Server,
     copy_home,
-    free_port,
 )
 
 pytestmark = pytest.mark.slow

@@ -17,8 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import clean_env, stop_group
-from tests.service.conftest import free_port
+from tests.processes import clean_env, free_port, stop_group
 from tests.service.test_page import open_page
 from tests.stack import ROOT
 

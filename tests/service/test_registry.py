@@ -14,7 +14,7 @@ from forecasting.models import Naive
 from service.registry import CURRENT, BundleCache, LoadError, ModelRegistry
 from service.served import ModelInfo
 from service.settings import Settings
-from tests.service.conftest import free_port
+from tests.processes import free_port
 
 KEY = "southwest/usbp"
 
