@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -41,7 +42,7 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 
 async def get_served(registry: RegistryDep) -> Served:
     """The bundle being served, taken once per request (a swap does not change it mid-request)."""
-    served = registry.current
+    served = registry.current or await run_in_threadpool(registry.ensure_served)
     if served is None:
         reasons = registry.degraded_reasons()
         raise NoModelError(

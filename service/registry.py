@@ -10,6 +10,11 @@
   with, so it finishes on the old bundle; the next one gets the new.
 - **Fail soft**: a failed poll or a version that will not load keeps the current bundle and marks
   the service degraded until a later poll succeeds.
+- **Never empty once served**: a worker that has nothing to serve yet looks at the alias when a
+  request arrives rather than at its next poll; one look at a time, and a request that arrives
+  while one is under way waits for the next. With several workers, the first to load would
+  otherwise answer while another still answered 503: the window ``encounters up`` opens when it
+  registers the stand-in.
 
 The bundle is read from the registered version's artifacts directly (the pyfunc's
 ``bundle`` artifact), not through ``mlflow.pyfunc.load_model``: that also prepends the model's
@@ -27,6 +32,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -164,6 +170,10 @@ class ModelRegistry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._swap_lock = threading.Lock()
+        #: One look at the alias at a time, from the poll thread or an empty worker's request.
+        self._poll_lock = threading.Lock()
+        #: When the last look on demand began (``time.monotonic``).
+        self._empty_looked_at = -math.inf
         #: Where refits, sensitivity and uncached counterfactuals and decompositions run.
         self.expensive = ExpensiveWork(
             settings.max_concurrent_fits,
@@ -223,8 +233,32 @@ class ModelRegistry:
                     "poll failed unexpectedly; trying again in %ss", self.settings.poll_seconds
                 )
 
+    def ensure_served(self) -> Served | None:
+        """The served bundle; when there is none, one prompt look at the alias first.
+
+        Blocking (run it off the event loop). Requests that arrive during a look wait for one
+        that begins after them, and share it; with polling off (``poll_seconds`` 0) the alias
+        is never looked at again.
+        """
+        arrived = time.monotonic()
+        if self.current is not None or self.settings.poll_seconds <= 0:
+            return self.current
+        with self._poll_lock:
+            # A look that began after this request arrived has answered it already.
+            if self.current is None and self._empty_looked_at < arrived:
+                self._empty_looked_at = time.monotonic()
+                try:
+                    self._poll_locked()
+                except Exception:  # noqa: BLE001 - the request gets its 503, the poll goes on
+                    log.exception("loading on demand failed unexpectedly")
+        return self.current
+
     def poll_once(self) -> bool:
         """Look at the alias once; swap when it names another version. True if it swapped."""
+        with self._poll_lock:
+            return self._poll_locked()
+
+    def _poll_locked(self) -> bool:
         now = _now()
         try:
             version = self._resolve()

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 
 from forecasting.home import TRAINING_ENDED, read_training_progress
 from service.deps import RegistryDep
@@ -17,7 +18,8 @@ router = APIRouter(tags=["operations"])
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def health(registry: RegistryDep, response: Response) -> Health:
     """Served model version and alias, load time, data vintage, and degraded reasons (open)."""
-    served, status = registry.current, registry.status
+    served = registry.current or await run_in_threadpool(registry.ensure_served)
+    status = registry.status
     reasons = registry.degraded_reasons()
     model = data = None
     if served is not None:

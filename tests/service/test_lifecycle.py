@@ -171,6 +171,29 @@ def test_nothing_to_serve_is_503_with_the_reason(tmp_path):
         srv.stop()
 
 
+def test_an_empty_worker_loads_the_champion_at_the_first_request_not_its_next_poll(
+    champion, tmp_path
+):
+    """``encounters up`` registers its stand-in while the workers run: once one answers, all do."""
+    own = copy_home(champion, tmp_path / "home")
+    own.client().delete_registered_model_alias(NAME, "champion")
+    # No poll in the test's lifetime: only a request can make a worker look at the alias.
+    srv = Server(own.home, tmp_path / "logs", workers=2, ENCOUNTERS_POLL_SECONDS="3600")
+    try:
+        assert httpx.get(f"{srv.url}/health").json()["model"] is None
+        own.client().set_registered_model_alias(NAME, "champion", "1")
+        answers = [  # new connections, so both workers take some
+            httpx.get(f"{srv.url}/v1/forecast", params={"series": NAIVE_KEY}, timeout=60)
+            for _ in range(8)
+        ]
+        assert [a.status_code for a in answers] == [200] * 8, answers[0].text[:300]
+        assert {a.json()["model_version"] for a in answers} == {"1"}
+        health = [httpx.get(f"{srv.url}/health").json()["model"] for _ in range(8)]
+        assert {m["version"] for m in health} == {"1"}
+    finally:
+        srv.stop()
+
+
 def _until_all_see_version_2(seen: dict[int, list[str]], timeout: float = 60) -> None:
     """Until every client's last ten answers come from version 2 (both workers swapped)."""
     deadline = time.monotonic() + timeout
