@@ -28,6 +28,23 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def _mark_events(ax, events: Sequence[tuple[pd.Timestamp, str]], start, end) -> None:
+    """A dotted line and a vertical label at each event starting between ``start`` and ``end``."""
+    for when, label in events:
+        if start <= when <= end:
+            ax.axvline(when, color="grey", ls=":", lw=1)
+            ax.annotate(
+                label,
+                (when, 1),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                fontsize=7,
+                va="top",
+                ha="right",
+                color="dimgrey",
+            )
+
+
 def fan_chart(
     history: pd.Series,
     paths: Sequence[tuple[str, pd.DataFrame]],
@@ -68,21 +85,8 @@ def fan_chart(
     if nowcast:
         first, last = min(m.min() for m in nowcast), max(m.max() for m in nowcast)
         ax.axvspan(first, last, color="gold", alpha=0.15, lw=0, label="nowcast months")
-    start = shown.index[0]
     end = max([shown.index[-1], *[f[DS].max() for _, f in paths]])
-    for when, label in events:
-        if start <= when <= end:
-            ax.axvline(when, color="grey", ls=":", lw=1)
-            ax.annotate(
-                label,
-                (when, 1),
-                xycoords=("data", "axes fraction"),
-                rotation=90,
-                fontsize=7,
-                va="top",
-                ha="right",
-                color="dimgrey",
-            )
+    _mark_events(ax, events, shown.index[0], end)
     ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=11)

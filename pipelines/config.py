@@ -15,16 +15,16 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from forecasting.calibration import (
+from forecasting.errors import DataError
+from forecasting.frame import check_level
+from forecasting.hierarchy import ShareConfig
+from forecasting.models import MODELS
+from forecasting.pooled_calibration import (
     DEFAULT_HALF_LIFE_MONTHS,
     DEFAULT_POOLED_WINDOW_MONTHS,
     DEFAULT_VOLATILITY_MONTHS,
     DEFAULT_VOLATILITY_POWER,
 )
-from forecasting.errors import DataError
-from forecasting.frame import check_level
-from forecasting.hierarchy import ShareConfig
-from forecasting.models import MODELS
 
 #: Shipped as package data of ``experiments``, so an installed (not editable) copy finds it too.
 DEFAULT_EXPERIMENT = Path(str(resources.files("experiments").joinpath("default.yaml")))
@@ -79,7 +79,8 @@ class CalibrationConfig(_Frozen):
     """How the served intervals are calibrated from the backtests (:mod:`forecasting.calibration`).
 
     ``pooled``: each series' log errors scaled by its recent volatility and pooled over the
-    experiment's series, per months-ahead step (:class:`~forecasting.calibration.PooledCalibrator`);
+    experiment's series, per months-ahead step
+    (:class:`~forecasting.pooled_calibration.PooledCalibrator`);
     ``per_series``: each series' own errors only (:class:`~forecasting.calibration.Calibrator`).
     The defaults were chosen by ``experiments/intervals`` on origins before the accuracy
     benchmark's window.

@@ -19,12 +19,7 @@ import pandas as pd
 
 from forecasting.backtest import backtest, observed_by, score
 from forecasting.bundle import Bundle, SeriesModel, is_regression
-from forecasting.calibration import (
-    Calibrator,
-    PooledCalibrator,
-    rolling_calibrate,
-    rolling_calibrate_pooled,
-)
+from forecasting.calibration import Calibrator, rolling_calibrate
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError
 from forecasting.frame import DS, STEP, UNIQUE_ID, Y, months_between, series_history
@@ -34,6 +29,7 @@ from forecasting.models import MODELS, make_model
 from forecasting.models.base import Capability, Forecaster
 from forecasting.models.ensemble import Ensemble
 from forecasting.models.leading import IndicatorPool
+from forecasting.pooled_calibration import PooledCalibrator, rolling_calibrate_pooled
 from forecasting.selection import choose_pooled, combine, geometric_rel_mae, skill_weights
 from pipelines.config import Experiment, ModelSpec
 from pipelines.executors import run_tasks

@@ -11,8 +11,8 @@ its cutoff):
 - today's: each series' own absolute log errors from origins of the last 36 months
   (:func:`forecasting.calibration.rolling_calibrate`), steps beyond 12 grown by ``sqrt(h)``;
 - pooled: log errors scaled by each series' recent volatility and pooled over the series
-  (:class:`forecasting.calibration.PooledCalibrator`), over a grid of volatility months, window
-  and recency half-life;
+  (:class:`forecasting.pooled_calibration.PooledCalibrator`), over a grid of volatility months,
+  window and recency half-life;
 - the best pooled variant with adaptive conformal inference on top.
 
 Constants are chosen on the tuning origins (before the benchmark's window) by the geometric mean
@@ -50,7 +50,7 @@ from experiments.accuracy.run import (
     table_text,
 )
 from forecasting.backtest import backtest, observed_by, score_terms, seasonal_scales
-from forecasting.calibration import Calibrator, PooledCalibrator, rolling_calibrate_pooled
+from forecasting.calibration import Calibrator
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError, EncountersWarning
 from forecasting.frame import (
@@ -67,6 +67,7 @@ from forecasting.frame import (
 from forecasting.home import encounters_home
 from forecasting.metrics import geometric_mean
 from forecasting.models import make_model
+from forecasting.pooled_calibration import PooledCalibrator, rolling_calibrate_pooled
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -9,16 +9,14 @@ import pytest
 from forecasting.calibration import (
     NEST_GAP,
     Calibrator,
-    PooledCalibrator,
     bands,
     min_scores,
     rolling_calibrate,
-    rolling_calibrate_pooled,
-    volatility,
     well_formed,
 )
 from forecasting.errors import DataError, EncountersWarning, NotFittedError
 from forecasting.frame import hi_col, lo_col
+from forecasting.pooled_calibration import PooledCalibrator, rolling_calibrate_pooled, volatility
 
 M = np.log1p(100.0)  # every point forecast is 100; every model interval's log-scale arm is 1
 
