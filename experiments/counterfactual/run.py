@@ -42,7 +42,7 @@ from forecasting.counterfactual import PRE_PERIOD, REGRESSOR, CounterfactualEngi
 from forecasting.data import ObservationStore
 from forecasting.frame import EFFECT, hi_col, lo_col, series_history
 from forecasting.home import encounters_home
-from forecasting.interventions import Scenario, design_matrix, load_catalog
+from forecasting.interventions import Catalog, Scenario, design_matrix, load_catalog
 from forecasting.models import make_model
 
 HERE = Path(__file__).resolve().parent
@@ -141,10 +141,10 @@ def choose(onsets: list, key: str, config: dict) -> list:
     return sorted(chosen)
 
 
-def tasks(config: dict) -> tuple[list[Task], dict[str, str]]:
+def eligible(config: dict, catalog: Catalog) -> dict[str, tuple[pd.Series, list]]:
+    """Per series of the study: its history and the onsets clear of ``catalog``'s events."""
     panel = ObservationStore(encounters_home()).panel()
-    catalog = load_catalog()
-    out, skipped = [], {}
+    out = {}
     for key in config["series"]:
         y = series_history(panel, key)
         marks = [
@@ -153,7 +153,16 @@ def tasks(config: dict) -> tuple[list[Task], dict[str, str]]:
             for d in (e.start, e.end)
             if d is not None
         ]
-        onsets = choose(eligible_onsets(y, marks, config), key, config)
+        out[key] = y, eligible_onsets(y, marks, config)
+    return out
+
+
+def tasks(config: dict, catalog: Catalog | None = None) -> tuple[list[Task], dict[str, str]]:
+    """The study's injections, at onsets clear of ``catalog``'s events (the shipped one by
+    default), and the series skipped for want of such an onset."""
+    out, skipped = [], {}
+    for key, (y, clear) in eligible(config, catalog or load_catalog()).items():
+        onsets = choose(clear, key, config)
         if not onsets:
             skipped[key] = (
                 f"no {config['pre_months'] + config['post_months']}-month window clear of "
