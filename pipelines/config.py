@@ -24,6 +24,7 @@ from forecasting.pooled_calibration import (
     DEFAULT_POOLED_WINDOW_MONTHS,
     DEFAULT_VOLATILITY_MONTHS,
     DEFAULT_VOLATILITY_POWER,
+    PooledCalibrator,
 )
 
 #: Shipped as package data of ``experiments``, so an installed (not editable) copy finds it too.
@@ -158,6 +159,17 @@ class Experiment(_Frozen):
         if len(set(labels)) != len(labels):
             raise ValueError(f"models repeat a name: {labels}; give each candidate once")
         return self
+
+    def pooled_calibrator(self) -> PooledCalibrator:
+        """The unfitted :class:`PooledCalibrator` this experiment's ``calibration`` describes."""
+        config = self.calibration
+        return PooledCalibrator(
+            self.level,
+            config.volatility_months,
+            self.calibration_window_months or None,
+            config.half_life_months,
+            config.volatility_power,
+        )
 
     def resolve_series(self, known: list[str]) -> list[str]:
         """Expand glob patterns (``southwest/usbp/sector=*``) against the store's keys."""

@@ -29,7 +29,7 @@ from forecasting.models import MODELS, make_model
 from forecasting.models.base import Capability, Forecaster
 from forecasting.models.ensemble import Ensemble
 from forecasting.models.leading import IndicatorPool
-from forecasting.pooled_calibration import PooledCalibrator, rolling_calibrate_pooled
+from forecasting.pooled_calibration import rolling_calibrate_pooled
 from forecasting.selection import choose_pooled, combine, geometric_rel_mae, skill_weights
 from pipelines.config import Experiment, ModelSpec
 from pipelines.executors import run_tasks
@@ -162,13 +162,7 @@ def calibrate(exp: Experiment, results: list[SeriesResult]) -> None:
                     continue
                 _calibrated_metrics(cand, calibrated, r.y, exp)
         return
-    pooled = PooledCalibrator(
-        exp.level,
-        config.volatility_months,
-        exp.calibration_window_months or None,
-        config.half_life_months,
-        config.volatility_power,
-    )
+    pooled = exp.pooled_calibrator()
     by_label: dict[str, dict[str, CandidateResult]] = {}
     for r in results:
         for cand in (c for c in r.candidates if c.status == "ok"):

@@ -15,6 +15,7 @@ from forecasting.calibration import Calibrator
 from forecasting.errors import DataError, EncountersWarning
 from forecasting.frame import CUTOFF, DS, Y, forecast_columns
 from forecasting.interventions import load_catalog
+from forecasting.pooled_calibration import PooledCalibrator
 from forecasting.selection import choose_at, choose_pooled, geometric_rel_mae, policy_frame
 from pipelines.executors import run_tasks
 from pipelines.train import build_model, build_tasks
@@ -100,26 +101,31 @@ def pooled_choices(series_frames: dict[str, dict[str, pd.DataFrame]], cutoffs) -
     return choices
 
 
-def nested_policy(
-    frames: dict[str, pd.DataFrame],
-    eval_cutoffs,
-    level,
-    top_k: int,
-    window_months: int | None,
-    pooled: dict | None = None,
-):
-    """The project's forecast at each evaluated origin, chosen and calibrated on the past only.
+def nested_choices(
+    frames: dict[str, pd.DataFrame], eval_cutoffs, top_k: int, pooled: dict | None = None
+) -> dict:
+    """At each evaluated origin, the label chosen and the candidate weights, on the past only.
 
     ``pooled`` (cutoff -> label) gives the candidate pooled over the series; a series on which it
     failed, or without ``pooled``, gets its own choice (:func:`choose_at`).
     """
-    rows, choices = [], {}
+    out = {}
     for cutoff in eval_cutoffs:
         label = (pooled or {}).get(cutoff)
         if label in frames:
-            weights = {label: 1.0}
+            out[cutoff] = label, {label: 1.0}
         else:
-            label, weights = choose_at(frames, BENCH, cutoff, top_k)
+            out[cutoff] = choose_at(frames, BENCH, cutoff, top_k)
+    return out
+
+
+def per_series_calibrated(
+    frames: dict[str, pd.DataFrame], choices: dict, level, window_months: int | None
+) -> pd.DataFrame:
+    """The forecast issued at each origin of ``choices`` (:func:`nested_choices`), its intervals
+    calibrated on the series' own errors of the chosen candidates observed by then."""
+    rows = []
+    for cutoff, (_, weights) in choices.items():
         history = observed_by(policy_frame(frames, weights), cutoff, window_months)
         now = policy_frame(frames, weights, [cutoff])
         try:
@@ -127,6 +133,34 @@ def nested_policy(
         except DataError:
             pass  # too few observed errors yet to calibrate: the model's own intervals stand
         rows.append(now)
-        choices[cutoff] = label
-    out = pd.concat(rows, ignore_index=True)
-    return out[[CUTOFF, DS, Y, *forecast_columns(level)]], choices
+    return _issued(rows, level)
+
+
+def pooled_calibrated(
+    series_frames: dict[str, dict[str, pd.DataFrame]],
+    choices: dict[str, dict],
+    histories: dict[str, pd.Series],
+    calibrator: PooledCalibrator,
+    level,
+) -> dict[str, pd.DataFrame]:
+    """Per series, the forecast issued at each origin of its ``choices``, its intervals
+    calibrated as training calibrates them: the chosen candidates' errors of every series,
+    observed by then, scaled by each series' volatility and pooled (:class:`PooledCalibrator`)."""
+    rows: dict[str, list[pd.DataFrame]] = {key: [] for key in choices}
+    for cutoff in sorted({c for picks in choices.values() for c in picks}):
+        issuing = {key: picks[cutoff][1] for key, picks in choices.items() if cutoff in picks}
+        past = {key: policy_frame(series_frames[key], w) for key, w in issuing.items()}
+        try:
+            fitted = calibrator.fit(past, histories, cutoff)
+        except DataError:
+            fitted = None  # too few observed errors yet: the model's own intervals stand
+        for key, weights in issuing.items():
+            now = policy_frame(series_frames[key], weights, [cutoff])
+            if fitted is not None:
+                now = fitted.calibrator(histories[key].loc[:cutoff]).transform(now)
+            rows[key].append(now)
+    return {key: _issued(parts, level) for key, parts in rows.items() if parts}
+
+
+def _issued(rows: list[pd.DataFrame], level) -> pd.DataFrame:
+    return pd.concat(rows, ignore_index=True)[[CUTOFF, DS, Y, *forecast_columns(level)]]

@@ -40,6 +40,9 @@ CACHE = HERE / ".cache"
 log = logging.getLogger("accuracy")
 BENCHMARK = "SeasonalNaive"
 PROJECT = "project"
+#: The project's forecasts calibrated on each series' own errors (the calibration before the
+#: pooled one training uses), shown beside the project's row.
+PER_SERIES_CALIBRATION = "project_per_series_calibration"
 
 
 #: The parts of the ``forecasting`` package a backtest runs (calibration, selection and the
@@ -121,6 +124,7 @@ def run_project(config: dict, panel_series: list[str], workers: int):
         name="accuracy",
         mlflow_experiment="accuracy",
         series=panel_series,
+        level=level,
         # The candidates' families: a pooled one makes the tasks carry the series' pool.
         models=[{"name": c["name"]} for c in spec["candidates"]],
         backtest={"first_cutoff": spec["warmup_first_cutoff"]},
@@ -148,14 +152,32 @@ def run_project(config: dict, panel_series: list[str], workers: int):
     pooled = None
     if spec["selection"] == "pooled":
         pooled = project.pooled_choices(series_frames, config["cutoffs"])
+    picks = {
+        task.key: project.nested_choices(
+            series_frames[task.key],
+            [c for c in config["cutoffs"] if c in task.y.index],
+            spec["top_k"],
+            pooled,
+        )
+        for task in tasks
+    }
+    # Calibrated as training calibrates (pooled), and each series on its own errors beside it.
+    calibrated = project.pooled_calibrated(
+        series_frames,
+        picks,
+        {task.key: task.y for task in tasks},
+        experiment.pooled_calibrator(),
+        level,
+    )
     for task in tasks:
         frames = series_frames[task.key]
-        eval_cutoffs = [c for c in config["cutoffs"] if c in task.y.index]
-        chosen, picks = project.nested_policy(
-            frames, eval_cutoffs, level, spec["top_k"], spec["calibration_window_months"], pooled
+        own = project.per_series_calibrated(
+            frames, picks[task.key], level, spec["calibration_window_months"]
         )
-        rows.append(chosen.assign(**{UNIQUE_ID: task.key, "model": PROJECT}))
-        choices[task.key] = {f"{c:%Y-%m}": v for c, v in picks.items()}
+        for model, chosen in [(PROJECT, calibrated[task.key]), (PER_SERIES_CALIBRATION, own)]:
+            rows.append(chosen.assign(**{UNIQUE_ID: task.key, "model": model}))
+        choices[task.key] = {f"{c:%Y-%m}": label for c, (label, _) in picks[task.key].items()}
+        eval_cutoffs = list(picks[task.key])
         for label, frame in frames.items():
             rows.append(
                 frame[frame[CUTOFF].isin(eval_cutoffs)].assign(
@@ -390,8 +412,9 @@ def main() -> None:
     pairs = score(forecasts, panel, level)
     # The leading-indicator family is shown beside the project's choice: the question it answers.
     models = set(forecasts["model"])
-    peer_models = sorted(m for m in models if m != PROJECT and not m.startswith(f"{PROJECT}:"))
-    main_models = peer_models + [m for m in (PROJECT, f"{PROJECT}:leading") if m in models]
+    peer_models = sorted(m for m in models if not m.startswith(PROJECT))
+    ours = (PROJECT, PER_SERIES_CALIBRATION, f"{PROJECT}:leading")
+    main_models = peer_models + [m for m in ours if m in models]
     everyone = common_pairs(pairs, main_models)
     recent = everyone[everyone[CUTOFF] >= pd.Timestamp(config["recent_from"])]
     tables = {

@@ -151,17 +151,13 @@ def judge_policies(config: dict, frames, chosen: dict[str, str]) -> dict:
         ratios, picks = [], {}
         for key, series in candidates.items():
             evaluated = [c for c in cutoffs if (series[BENCH][CUTOFF] == c).any()]
-            forecast, choice = project.nested_policy(
-                series,
-                evaluated,
-                config["level"],
-                policy["top_k"],
-                config["calibration_window_months"],
-                pooled,
+            choice = project.nested_choices(series, evaluated, policy["top_k"], pooled)
+            forecast = project.per_series_calibrated(
+                series, choice, config["level"], config["calibration_window_months"]
             )
             bench = series[BENCH][series[BENCH][CUTOFF].isin(evaluated)]
             ratios.append(rel_mae_by_origin(forecast, bench).to_numpy())
-            picks[key] = {f"{c:%Y-%m}": v for c, v in choice.items()}
+            picks[key] = {f"{c:%Y-%m}": label for c, (label, _) in choice.items()}
         ratios = np.concatenate(ratios)
         ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
         out[name] = {"rel_mae": geometric_mean(ratios), "pairs": len(ratios), "choices": picks}

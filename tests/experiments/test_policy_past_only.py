@@ -11,8 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.accuracy.project import BENCH, nested_policy, pooled_choices
+from experiments.accuracy.project import (
+    BENCH,
+    nested_choices,
+    per_series_calibrated,
+    pooled_calibrated,
+    pooled_choices,
+)
 from forecasting.frame import CUTOFF, DS, MEAN, STEP, Y, hi_col, lo_col
+from forecasting.pooled_calibration import PooledCalibrator
 from forecasting.selection import choose_at
 
 LEVEL = [80]
@@ -61,13 +68,24 @@ def test_errors_visible_only_after_the_origin_change_no_choice(frames):
     assert choose_at(_plant(frames, origin, after=False), BENCH, origin, top_k=1)[0] == "fair"
 
 
-def test_pooled_choice_and_calibrated_forecast_ignore_later_errors(frames):
+def _issued(frames, origin, pooled_calibration: bool) -> tuple[pd.DataFrame, dict]:
+    choices = nested_choices(frames, [origin], 1)
+    if pooled_calibration:
+        history = frames[BENCH].drop_duplicates(DS).set_index(DS)[Y]
+        calibrator = PooledCalibrator(LEVEL, 12, None)
+        issued = pooled_calibrated({"a": frames}, {"a": choices}, {"a": history}, calibrator, LEVEL)
+        return issued["a"], choices
+    return per_series_calibrated(frames, choices, LEVEL, None), choices
+
+
+@pytest.mark.parametrize("pooled_calibration", [False, True], ids=["per-series", "pooled"])
+def test_pooled_choice_and_calibrated_forecast_ignore_later_errors(frames, pooled_calibration):
     origin = CUTOFFS[12]
     later = _plant(frames, origin, after=True)
     assert pooled_choices({"a": frames}, [origin]) == pooled_choices({"a": later}, [origin])
-    expected, chosen = nested_policy(frames, [origin], LEVEL, 1, None)
-    got, chosen_later = nested_policy(later, [origin], LEVEL, 1, None)
-    assert chosen == chosen_later == {origin: "good"}
+    expected, chosen = _issued(frames, origin, pooled_calibration)
+    got, chosen_later = _issued(later, origin, pooled_calibration)
+    assert chosen == chosen_later == {origin: ("good", {"good": 1.0})}
     pd.testing.assert_frame_equal(got, expected)
-    seen, _ = nested_policy(_plant(frames, origin, after=False), [origin], LEVEL, 1, None)
+    seen, _ = _issued(_plant(frames, origin, after=False), origin, pooled_calibration)
     assert not np.allclose(seen[hi_col(80)], expected[hi_col(80)])
