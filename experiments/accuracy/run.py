@@ -25,7 +25,7 @@ import yaml
 
 import forecasting
 from experiments import protocol_args, provenance
-from experiments.accuracy import peers, project
+from experiments.accuracy import exceedance, peers, project
 from forecasting.backtest import MASE_SCALE, score_terms, seasonal_scales
 from forecasting.data import ObservationStore
 from forecasting.data.keys import slug
@@ -433,6 +433,12 @@ def main() -> None:
         name: {k: (v.round(4).to_dict(orient="index") if k == "table" else v) for k, v in s.items()}
         for name, s in found.items()
     }
+    found = exceedance.probabilities(forecasts[forecasts["model"].isin(main_models)], panel, level)
+    brier, reliable = exceedance.brier(found), exceedance.reliability(found, PROJECT)
+    results["exceedance"] = {
+        "brier": brier.round(4).to_dict(orient="index"),
+        "project_reliability": reliable.round(4).to_dict(orient="index"),
+    }
     helped = regressor_effect(
         pairs, config["project"]["without_regressors"], pd.Timestamp(config["recent_from"])
     )
@@ -458,6 +464,20 @@ def main() -> None:
         "",
         markdown(tables["project_candidates"], level),
         *slice_text(found, config["slices_from"], level),
+        "## Exceedance probabilities",
+        "",
+        f"P(a month's count is above T), T the origin month's count times "
+        f"{', '.join(f'{m:g}' for m in exceedance.MULTIPLES)}, from each model's interval "
+        "bounds as the service derives it for a family without sample paths (a lognormal "
+        "through neighbouring bounds). Brier score over every (series, origin, month, "
+        "threshold), lower is better (0.25: a constant 50 %); `mean_p` beside the `observed` "
+        "frequency; `brier_x<m>`: per threshold.",
+        "",
+        table_text(brier.reset_index()),
+        "The project's probabilities, binned: how often what it gave a probability in the bin "
+        "happened.",
+        "",
+        table_text(reliable.reset_index()),
         "## Where the intervention regressors help",
         "",
         "MAE with the regressors over MAE without them, geometric mean over (series, origin) "
