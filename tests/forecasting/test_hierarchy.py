@@ -27,11 +27,15 @@ TOTAL = "southwest/usbp"
 TUCSON, YUMA = "southwest/usbp/sector=tucson", "southwest/usbp/sector=yuma"
 MEXICO = "southwest/usbp/citizenship=mexico"
 VENEZUELA = "southwest/usbp/citizenship=venezuela"
+#: The citizenships the CBP sbo file names; the rest is its "Other" group.
+CBP_NAMED = [MEXICO] + [
+    f"southwest/usbp/citizenship={c}" for c in ("guatemala", "honduras", "el-salvador")
+]
 FAMILIES = [
     f"southwest/usbp/family={f}"
     for f in ("family-units", "single-adults", "unaccompanied-children")
 ]
-SERVED = [TOTAL, "southwest/cbp", "southwest/ofo", TUCSON, YUMA, MEXICO, VENEZUELA, *FAMILIES]
+SERVED = [TOTAL, "southwest/cbp", "southwest/ofo", TUCSON, YUMA, *CBP_NAMED, VENEZUELA, *FAMILIES]
 LEVELS = [80, 95]
 MAX_H = 6
 AS_OF = pd.Timestamp("2025-08-01")
@@ -104,15 +108,18 @@ def test_children_add_up_to_the_total_in_every_month(served, dimension):
 
 
 def test_a_nowcast_is_the_observed_total_shared_out(served):
+    """In the months only the CBP file covers, the citizenships it does not name (Venezuela and
+    the unlisted rest) share its "Other" group: the total less the four it names, all observed."""
     hierarchy, out, history = served
-    august = AS_OF
-    tucson = out[TUCSON].set_index(DS).loc[august, MEAN]
-    # Observed: the total and Mexico; Venezuela and the unlisted rest share what Mexico leaves.
-    left = history[TOTAL][august] - history[MEXICO][august]
-    venezuela = out[VENEZUELA].set_index(DS).loc[august, MEAN]
-    unlisted = out["southwest/usbp/citizenship=unlisted"].set_index(DS).loc[august, MEAN]
-    assert venezuela + unlisted == pytest.approx(left)
-    assert 0 < tucson < history[TOTAL][august]
+    months = pd.date_range("2024-12-01", AS_OF, freq="MS")
+    other = history[TOTAL][months] - sum(history[k][months] for k in CBP_NAMED)
+    assert (other > 0).all()
+    venezuela = out[VENEZUELA].set_index(DS)[MEAN][months]
+    unlisted = out["southwest/usbp/citizenship=unlisted"].set_index(DS)[MEAN][months]
+    np.testing.assert_allclose(venezuela + unlisted, other, rtol=1e-9)
+    assert ((venezuela > 0) & (venezuela < other)).all()
+    tucson = out[TUCSON].set_index(DS).loc[AS_OF, MEAN]
+    assert 0 < tucson < history[TOTAL][AS_OF]
 
 
 def test_bands_are_nested_and_carry_the_shares_uncertainty(served):
