@@ -325,7 +325,7 @@ async function loadCounterfactual() {
     return;
   }
   setPanel("cf-panel", "pending");
-  const result = await post("/v1/counterfactual", { series: key, scenario: chosen });
+  const result = await post("/v1/counterfactual", { series: key, scenario: chosen, method: $("cf-method").value });
   const level = Math.max(...result.level);
   const rows = result.rows.map((r) => ({ ...r, x: toX(r.ds) }));
   const q = (name, side) => rows.map((r) => bounds(r.intervals[name], level)[side]);
@@ -364,8 +364,12 @@ async function loadCounterfactual() {
     }
   }
   tabulate("cf-table", "cf-csv", columns, rows);
-  $("cf-summary").textContent = result.summary;
+  // Which method answered (controls fall back to regressor without a qualifying control), and
+  // the notes that say why and list the controls' weights.
+  $("cf-summary").textContent = `${result.summary} (method: ${result.method})`;
+  $("cf-notes").replaceChildren(...result.notes.map((n) => el("li", {}, n)));
   $("cf-panel").dataset.scenario = JSON.stringify(chosen);
+  $("cf-panel").dataset.method = result.method;
   setPanel("cf-panel", "loaded");
 }
 

@@ -275,6 +275,28 @@ def test_every_panel_loads_and_hover_shows_the_api_values(server, api, tmp_path)
         text = _hover(page, "cf-chart", scaled["rows"][-1]["ds"][:7])
         assert _tip_value(text, "counterfactual") == round(scaled["rows"][-1]["counterfactual"])
 
+        # The controls method: the page says which method answered (controls, or the regressor
+        # it fell back to) and lists the answer's notes, where the controls' weights are.
+        page.evaluate(
+            "(() => { $('cf-panel').dataset.method = ''; $('cf-method').value = 'controls';"
+            " $('cf-method').dispatchEvent(new Event('change', {bubbles: true})); })()"
+        )
+        _wait_for(
+            page,
+            "$('cf-panel').dataset.state === 'loaded' && $('cf-panel').dataset.method !== ''",
+        )
+        controls = api.post(
+            "/v1/counterfactual",
+            json={
+                "series": UCM_KEY,
+                "scenario": {"scale": [{"event": event["regressor"], "factor": 0.5}]},
+                "method": "controls",
+            },
+        ).json()
+        assert page.evaluate("$('cf-panel').dataset.method") == controls["method"]
+        notes = page.evaluate("[...$('cf-notes').children].map((li) => li.textContent)")
+        assert notes == controls["notes"]
+
         # The decomposition's waterfall: one bar per component between the two totals, and
         # the CSV of the same; the sensitivity table has a row per shift.
         decomposition = api.post(
