@@ -159,7 +159,7 @@ class LeadingIndicators(Forecaster):
         self,
         pool: IndicatorPool | None = None,
         series: str | None = None,
-        alpha: float = 0.2,
+        alpha: float = 0.5,
         shrink: float = 1.0,
         window_months: int = 120,
     ):
