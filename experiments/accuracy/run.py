@@ -433,8 +433,8 @@ def main() -> None:
         name: {k: (v.round(4).to_dict(orient="index") if k == "table" else v) for k, v in s.items()}
         for name, s in found.items()
     }
-    found = exceedance.probabilities(forecasts[forecasts["model"].isin(main_models)], panel, level)
-    brier, reliable = exceedance.brier(found), exceedance.reliability(found, PROJECT)
+    above = exceedance.probabilities(forecasts[forecasts["model"].isin(main_models)], panel, level)
+    brier, reliable = exceedance.brier(above), exceedance.reliability(above, PROJECT)
     results["exceedance"] = {
         "brier": brier.round(4).to_dict(orient="index"),
         "project_reliability": reliable.round(4).to_dict(orient="index"),
