@@ -250,7 +250,10 @@ HEADER = [
 def write_results(
     config: dict, records: list[dict], planned: int, subset: int | None, seconds: float
 ) -> None:
-    data = errors(records, ("eligible", "near_event", "level"))
+    # A window without encounters after the onset has an injected effect of zero, of which an
+    # error cannot be a share: such injections are counted and left out of the scores.
+    empty = sum(1 for r in records if r["truth"] == 0)
+    data = errors([r for r in records if r["truth"] != 0], ("eligible", "near_event", "level"))
     data["small"] = data["level"] < SMALL
     subsets = {
         "all": data,
@@ -278,6 +281,7 @@ def write_results(
                 "onsets": len({(r["key"], r["onset"]) for r in records}),
                 "subset_onsets": subset,
                 "failed_estimates": failed,
+                "without_encounters": empty,
                 "seconds": seconds,
                 "tables": {name: t.to_dict(orient="records") for name, t in tables.items()},
                 "bootstrap_95": intervals,
@@ -299,7 +303,9 @@ def write_results(
         f"{config['first_onset']} to {config['last_onset']}, drawn without the catalog; catalog "
         f"as shipped; {config['level']} % intervals; written by `{command}`; the injections "
         f"took {sum(r['seconds'] for r in records) / 60:.0f} minutes of compute, this run "
-        f"{seconds / 60:.0f} minutes on {config['workers']} workers. Failed estimates: {failed}.",
+        f"{seconds / 60:.0f} minutes on {config['workers']} workers. Failed estimates: {failed}. "
+        f"Left out of the scores: {empty} injections into windows without encounters in the 12 "
+        "months from the onset (the injected effect is zero, and no error is a share of it).",
         "",
         "Errors are of the cumulative 12-month effect as a share of the injected one; "
         "`excludes zero`: the interval lies on one side of zero (detection); `fell back`: the "
