@@ -213,11 +213,20 @@ class ModelRegistry:
                     info.version,
                     record.get("saved_at"),
                 )
+        self._warm_history()
         if self.settings.poll_seconds > 0:
             self._thread = threading.Thread(
                 target=self._poll_loop, name="champion-poll", daemon=True
             )
             self._thread.start()
+
+    def _warm_history(self) -> None:
+        # Splitting the store's panel into per-series rows takes about half a second; done here,
+        # before the worker accepts connections, not in the first page load it serves.
+        try:
+            self.history.keys()
+        except Exception as exc:  # noqa: BLE001 - /health reports a broken store; serve the rest
+            log.warning("could not read the observed history: %s", _brief(exc))
 
     def stop(self) -> None:
         self._stop.set()

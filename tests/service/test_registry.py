@@ -80,6 +80,16 @@ def test_unreachable_registry_serves_the_cache_and_says_so(tmp_path, bundle_file
     assert any("last poll of the registry failed" in r for r in registry.degraded_reasons())
 
 
+def test_the_observed_history_is_read_at_start_not_at_the_first_request(tmp_path, bundle_file):
+    registry = _registry(tmp_path)
+    registry.cache.store(bundle_file, _info("4"), {})
+    assert registry.history._stamp is None
+    registry.start()
+    # Read from the embedded snapshot (stamp 0.0) before any request asked for it.
+    assert registry.history._stamp is not None
+    assert KEY in registry.history._series
+
+
 def test_unreachable_registry_and_a_damaged_cache_serve_nothing(tmp_path, bundle_file):
     registry = _registry(tmp_path)
     registry.cache.store(bundle_file, _info("5"), {})
