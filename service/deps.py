@@ -40,9 +40,14 @@ async def get_registry(request: Request) -> ModelRegistry:
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 
 
+async def served_now(registry: ModelRegistry) -> Served | None:
+    """The bundle being served; an empty worker looks at the alias first, off the event loop."""
+    return registry.current or await run_in_threadpool(registry.ensure_served)
+
+
 async def get_served(registry: RegistryDep) -> Served:
     """The bundle being served, taken once per request (a swap does not change it mid-request)."""
-    served = registry.current or await run_in_threadpool(registry.ensure_served)
+    served = await served_now(registry)
     if served is None:
         reasons = registry.degraded_reasons()
         raise NoModelError(

@@ -6,7 +6,10 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 from pathlib import Path
+
+import httpx
 
 
 def free_port() -> int:
@@ -40,3 +43,25 @@ def stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def request_until(
+    url: str, stop: threading.Event, seen: list, errors: list, requests: list[tuple]
+) -> None:
+    """A client sending ``requests`` (method, path, httpx keyword arguments) in turn on one
+    keep-alive connection until ``stop``: the ``model_version`` of each answer goes to ``seen``,
+    each failure (no answer, or not 200) to ``errors``."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        i = 0
+        while not stop.is_set():
+            method, path, kwargs = requests[i % len(requests)]
+            i += 1
+            try:
+                response = client.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                errors.append(f"{method} {path}: {exc!r}")
+                continue
+            if response.status_code != 200:
+                errors.append(f"{method} {path}: {response.status_code} {response.text[:200]}")
+                continue
+            seen.append(response.json()["model_version"])

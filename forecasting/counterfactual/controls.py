@@ -220,9 +220,7 @@ class Controls:
         if cache_key not in self._with_controls:
             from forecasting.counterfactual.engine import CounterfactualEngine
 
-            y_pre = months_before(
-                self.y, first, self.model.min_obs, "controls", type(self.model).__name__
-            )
+            y_pre = self._months_before(first)
             months = pd.date_range(y_pre.index[0], last, freq="MS", name=self.X_all.index.name)
             levels = pd.DataFrame(
                 {control_column(k): np.log1p(self.candidates[k].reindex(months)) for k in keys},
@@ -246,6 +244,7 @@ class Controls:
         return self._with_controls[cache_key]
 
     def _months_before(self, first: pd.Timestamp) -> pd.Series:
+        """The series before ``first``: the window the controls are chosen and fitted on."""
         return months_before(
             self.y, first, self.model.min_obs, "controls", type(self.model).__name__
         )
@@ -272,9 +271,7 @@ class Controls:
             )
         t0, first = self._first_change(scenario, changed, CONTROLS)
         last = self.months[rows[-1]]
-        y_pre = months_before(
-            self.y, first, self.model.min_obs, "controls", type(self.model).__name__
-        )
+        y_pre = self._months_before(first)
         keys, excluded = choose_controls(
             self.catalog, self.series_key, scenario, self.candidates, y_pre, last
         )

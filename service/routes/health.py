@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 
 from fastapi import APIRouter, Response
-from fastapi.concurrency import run_in_threadpool
 
 from forecasting.home import TRAINING_ENDED, read_training_progress
-from service.deps import RegistryDep
+from service.deps import RegistryDep, served_now
 from service.schemas import DataVintage, Health, ServedModel, TrainingProgress
 
 router = APIRouter(tags=["operations"])
@@ -18,7 +17,7 @@ router = APIRouter(tags=["operations"])
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def health(registry: RegistryDep, response: Response) -> Health:
     """Served model version and alias, load time, data vintage, and degraded reasons (open)."""
-    served = registry.current or await run_in_threadpool(registry.ensure_served)
+    served = await served_now(registry)
     status = registry.status
     reasons = registry.degraded_reasons()
     model = data = None

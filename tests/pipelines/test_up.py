@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from pipelines.background import settled
-from tests.processes import clean_env, free_port, stop_group
+from tests.processes import clean_env, free_port, request_until, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -61,18 +61,8 @@ def _get(url: str):
     return response if response.status_code == 200 else None
 
 
-def _load(url: str, stop: threading.Event, seen: list, errors: list) -> None:
-    with httpx.Client(base_url=url, timeout=30) as client:
-        while not stop.is_set():
-            try:
-                response = client.get("/v1/forecast", params={"series": "southwest/usbp", "h": 12})
-            except httpx.HTTPError as exc:
-                errors.append(repr(exc))
-                continue
-            if response.status_code != 200:
-                errors.append(f"{response.status_code} {response.text[:200]}")
-                continue
-            seen.append(response.json()["model_version"])
+#: What each client asks, over and over.
+FORECAST = [("GET", "/v1/forecast", {"params": {"series": "southwest/usbp", "h": 12}})]
 
 
 def test_up_serves_a_stand_in_then_swaps_to_the_full_champion_under_load(tmp_path):
@@ -83,7 +73,10 @@ def test_up_serves_a_stand_in_then_swaps_to_the_full_champion_under_load(tmp_pat
     # Per client: a client's keep-alive connection stays with one worker, and the two workers
     # swap at their own polls, so the answers of all clients together interleave versions.
     stop, seen, errors = threading.Event(), [[] for _ in range(CLIENTS)], []
-    clients = [threading.Thread(target=_load, args=(base, stop, mine, errors)) for mine in seen]
+    clients = [
+        threading.Thread(target=request_until, args=(base, stop, mine, errors, FORECAST))
+        for mine in seen
+    ]
     try:
         _wait(proc, log, lambda: _get(f"{base}/v1/forecast?series=southwest/usbp&h=12"), "answer")
         first = httpx.get(f"{base}/health").json()

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from tests.processes import free_port
+from tests.processes import free_port, request_until
 from tests.service.conftest import (
     CATALOG_SCENARIO,
     NAIVE_KEY,
@@ -44,23 +44,6 @@ LOAD = [
     ("POST", "/v1/counterfactual", {"json": {"series": UCM_KEY, "scenario": CATALOG_SCENARIO}}),
     ("POST", "/v1/forecast", {"json": {"series": [SECTOR_KEY, NAIVE_KEY]}}),
 ]
-
-
-def _load(url: str, stop: threading.Event, seen: list, errors: list, requests=LOAD) -> None:
-    with httpx.Client(base_url=url, timeout=30) as client:
-        i = 0
-        while not stop.is_set():
-            method, path, kwargs = requests[i % len(requests)]
-            i += 1
-            try:
-                response = client.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
-                errors.append(f"{method} {path}: {exc!r}")
-                continue
-            if response.status_code != 200:
-                errors.append(f"{method} {path}: {response.status_code} {response.text[:200]}")
-                continue
-            seen.append(response.json()["model_version"])
 
 
 def test_swap_under_load_fails_no_request(swapping):
@@ -211,7 +194,7 @@ def _under_load(url: str, requests, until) -> tuple[dict[int, list[str]], list[s
     seen: dict[int, list[str]] = defaultdict(list)
     errors: list[str] = []
     threads = [
-        threading.Thread(target=_load, args=(url, stop, seen[i], errors, requests))
+        threading.Thread(target=request_until, args=(url, stop, seen[i], errors, requests))
         for i in range(4)
     ]
     for t in threads:
