@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pickle
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,6 +131,8 @@ class Bundle:
         meta: facts about the training (data fingerprint and newest month, experiment, times).
         hierarchy: the panel's splits and share models (:mod:`forecasting.hierarchy`), or
             ``None`` to serve each series from its own last month.
+        upstream: the upstream indicators' counts by key (``controls`` candidates beside the
+            served series).
     """
 
     def __init__(
@@ -141,6 +143,7 @@ class Bundle:
         max_h: int,
         meta: dict | None = None,
         hierarchy: Hierarchy | None = None,
+        upstream: Mapping[str, pd.Series] | None = None,
     ):
         self.models = models
         self.catalog = catalog
@@ -148,6 +151,7 @@ class Bundle:
         self.max_h = int(max_h)
         self.meta = dict(meta or {})
         self.hierarchy = hierarchy
+        self.upstream = dict(upstream or {})
         self._cache: dict[str, pd.DataFrame] = {}
         self._engines: dict[str, CounterfactualEngine] = {}
         self._lock = threading.Lock()
@@ -164,6 +168,7 @@ class Bundle:
                 "the project"
             )
         state.setdefault("hierarchy", None)
+        state.setdefault("upstream", {})
         self.__dict__.update(state)
         self._cache = {}
         self._engines = {}
@@ -189,9 +194,9 @@ class Bundle:
         raise UnknownSeriesError(key, close_keys(key, [*self.models, *self.derived_keys]))
 
     def histories(self) -> dict[str, pd.Series]:
-        """Every served series' observed counts by key: the candidates the ``controls``
-        counterfactual method chooses its controls from."""
-        return {key: entry.y for key, entry in self.models.items()}
+        """Every served series' observed counts by key, and the upstream indicators the
+        training read: the candidates the ``controls`` counterfactual method chooses from."""
+        return {**self.upstream, **{key: entry.y for key, entry in self.models.items()}}
 
     def as_of(self, key: str) -> pd.Timestamp:
         """The newest month any series of ``key``'s hierarchy has: forecasts start after it."""

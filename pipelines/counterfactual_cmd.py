@@ -262,6 +262,14 @@ REFIT_OPTION = click.option(
     "and forecast it away; controls: the same with series the scenario's events do not act on "
     "as regressors (past months; the notes list them with their weights).",
 )
+@click.option(
+    "--control",
+    "controls",
+    multiple=True,
+    metavar="KEY",
+    help="With --method controls: a control series to use instead of the automatic choice "
+    "(repeat for several); the notes say which the choice would have excluded, and why.",
+)
 @LEVEL_OPTION
 @REFIT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -271,6 +279,7 @@ def counterfactual(
     start: str | None,
     end: str | None,
     method: str,
+    controls: tuple[str, ...],
     level: list[int],
     refit: bool,
     as_json: bool,
@@ -303,11 +312,13 @@ def counterfactual(
                 method,
                 level,
                 candidates=cf.panel_candidates(fitted.panel) if method == cf.CONTROLS else None,
+                controls=controls,
             )
         else:
             fitted = _champion_model(key)
             # The champion's engine, built as the service builds it: the same answer.
-            result = fitted.bundle.engine(key).run(scenario, start, end, method, level)
+            engine = fitted.bundle.engine(key)
+            result = engine.run(scenario, start, end, method, level, controls)
     except (ValueError, UnknownSeriesError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

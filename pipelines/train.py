@@ -20,6 +20,7 @@ import pandas as pd
 from forecasting.backtest import backtest, observed_by, score
 from forecasting.bundle import Bundle, SeriesModel, is_regression
 from forecasting.calibration import Calibrator, rolling_calibrate
+from forecasting.counterfactual import upstream_candidates
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError
 from forecasting.frame import DS, STEP, UNIQUE_ID, Y, months_between, series_history
@@ -400,6 +401,8 @@ class Training:
     seconds: float
     pooled_choice: str | None = None
     hierarchy: Hierarchy | None = None
+    #: The upstream indicators' counts: the bundle's ``controls`` candidates beside its series.
+    upstream: dict[str, pd.Series] = field(default_factory=dict)
 
     @property
     def convergence(self) -> list[str]:
@@ -429,7 +432,9 @@ class Training:
         meta = {"experiment": exp.name, **self.vintage}
         if exp.provisional:
             meta["provisional"] = " ".join(exp.description.split())
-        return Bundle(models, self.catalog, exp.level, exp.max_h, meta, self.hierarchy)
+        return Bundle(
+            models, self.catalog, exp.level, exp.max_h, meta, self.hierarchy, self.upstream
+        )
 
 
 def _effect_models(result: SeriesResult) -> dict[str, Forecaster]:
@@ -487,6 +492,7 @@ def train(
         time.perf_counter() - start,
         pooled,
         hierarchy,
+        upstream_candidates(store.panel()),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from forecasting.counterfactual.donors import MAX_CONTROLS
 from forecasting.interventions import Scenario
 from forecasting.sensitivity import DEFAULT_SHIFTS, MAX_SHIFT
 from service.openapi import MARK
@@ -472,6 +473,15 @@ class CounterfactualRequest(_In):
     )
     end: YearMonth | None = Field(default=None, description="Last month; default: a year on.")
     method: Literal["regressor", "pre_period", "controls"] = "regressor"
+    controls: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CONTROLS,
+        description="With method `controls`: the control series to use instead of the "
+        "automatic choice (encounter series keys, or upstream indicators such as "
+        "`panama/darien/transits/citizenship=venezuela`); the notes say which the automatic "
+        "choice would have excluded, and why.",
+    )
     level: list[BodyLevel] | None = Field(
         default=None,
         min_length=1,

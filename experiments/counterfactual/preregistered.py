@@ -56,7 +56,7 @@ from experiments.counterfactual.run import (
     summary,
 )
 from forecasting.counterfactual import CONTROLS, CounterfactualEngine, panel_candidates
-from forecasting.counterfactual.controls import choose_controls
+from forecasting.counterfactual.donors import choose_controls
 from forecasting.data import ObservationStore
 from forecasting.frame import EFFECT, hi_col, lo_col, series_history
 from forecasting.home import encounters_home

@@ -55,7 +55,7 @@ The heavy part (coefficient draws, baseline paths, the pre-period fits) is compu
 :mod:`forecasting.narrative`.
 """
 
-from forecasting.counterfactual.controls import panel_candidates
+from forecasting.counterfactual.donors import panel_candidates, upstream_candidates
 from forecasting.counterfactual.engine import (
     CONTROLS,
     DEFAULT_HORIZON,
@@ -82,4 +82,5 @@ __all__ = [
     "counterfactual_columns",
     "describe_scenario",
     "panel_candidates",
+    "upstream_candidates",
 ]

@@ -6,24 +6,10 @@ What the series shares with its controls (the economy, the season, U.S. policy t
 moves them together, so the controls' observed months after the change carry that part of the
 series' movement into the counterfactual; the univariate ``pre_period`` forecast cannot know it.
 
-**Which series qualify** (:func:`choose_controls`), from the candidates the engine was given
-(the store's encounter series for a refit, the served series for the champion):
-
-- counts no encounter the series counts: another region, another component (Border Patrol and
-  Field Operations), or the same breakdown with another value (another sector, citizenship or
-  family status). A sector and a citizenship overlap (Mexicans in Rio Grande Valley), and a
-  total holds its parts, so an event that acts on one acts on the other whatever its scope;
-- is outside the scope of every event the scenario removes or scales;
-- has no catalog event of its own (one the series is not in scope of) starting or ending from
-  the change to the end of the span: that event would move the counterfactual;
-- is observed in every month from the fit's first month to the span's last, and averaged at
-  least ``MIN_CONTROL_LEVEL`` a month over the last ``LEVEL_MONTHS`` months before the change
-  (OHSS rounds to tens; below about 100 a month the rounding is a noise of its own).
-
-Of those, the ``MAX_CONTROLS`` whose 12-month changes of ``log1p`` correlate best (and positively)
-with the series' own over the ``RANK_MONTHS`` months before the change are used. The constants
-were set before any validation run, not tuned. Only months before the change choose and weigh
-the controls; their months after it are the regressors' values the forecast is conditioned on.
+**Which series qualify** as controls, and which are chosen, is
+:mod:`forecasting.counterfactual.donors`: encounter series outside the scope of the events the
+scenario changes, else the flows counted upstream of Mexico; each observed through the span and
+within its range before the change, ranked by how they moved with the series before it.
 
 **Model.** A clone of the series' model (its family, orders and settings) refitted on the months
 before the change with the intervention regressors in force then and one column
@@ -43,165 +29,24 @@ notes say why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from forecasting.counterfactual.donors import choose_controls, named_controls, observed_from
 from forecasting.counterfactual.pre_period import months_before
 from forecasting.counterfactual.result import Paths
 from forecasting.errors import ScenarioError
-from forecasting.frame import DS, UNIQUE_ID, Y, control_column
-from forecasting.interventions import Catalog, Scenario
-from forecasting.interventions.scope import DEMOGRAPHIC_DIMENSIONS, SeriesKey, parse_series_key
+from forecasting.frame import control_column
+from forecasting.interventions import Scenario
 from forecasting.models.base import Capability
 
 if TYPE_CHECKING:
     from forecasting.counterfactual.engine import CounterfactualEngine
 
 CONTROLS = "controls"
-#: Controls in one fit at most; with ~96 months before a change, more would be fitted noise.
-MAX_CONTROLS = 5
-#: A control's mean monthly count over the ``LEVEL_MONTHS`` months before the change, at least.
-MIN_CONTROL_LEVEL = 100.0
-LEVEL_MONTHS = 24
-#: Months before the change whose 12-month changes rank the candidates.
-RANK_MONTHS = 96
-#: What each component counts: Border Patrol, Field Operations, or both (``cbp``).
-_COMPONENT_PARTS = {"usbp": {"usbp"}, "ofo": {"ofo"}, "cbp": {"usbp", "ofo"}}
-
-
-def panel_candidates(panel: pd.DataFrame) -> dict[str, pd.Series]:
-    """A panel's encounter series as candidate controls: key -> counts on their own months.
-
-    Args:
-        panel: long frame with ``unique_id``, ``ds``, ``y`` (the observation store's).
-    """
-    out = {}
-    for key, rows in panel.groupby(UNIQUE_ID, sort=False):
-        try:
-            parse_series_key(str(key))
-        except ValueError:
-            continue
-        out[str(key)] = pd.Series(
-            rows[Y].to_numpy(dtype=float), index=pd.DatetimeIndex(rows[DS]), name=str(key)
-        )
-    return out
-
-
-def _dims(key: SeriesKey) -> dict[str, str]:
-    # OHSS calls the demographic dimension ``family``, CBP ``demographic``: one breakdown.
-    return {("demographic" if d in DEMOGRAPHIC_DIMENSIONS else d): v for d, v in key.dims.items()}
-
-
-def disjoint(a: SeriesKey, b: SeriesKey) -> bool:
-    """Whether two series count no encounter in common.
-
-    Another region, components with no part in common, or one breakdown (sector, citizenship,
-    demographic) at two values. Anything else may overlap: a total and its parts, or a sector
-    and a citizenship.
-    """
-    if a.region != b.region or not _COMPONENT_PARTS[a.component] & _COMPONENT_PARTS[b.component]:
-        return True
-    da, db = _dims(a), _dims(b)
-    return any(da[d] != db[d] for d in da.keys() & db.keys())
-
-
-def choose_controls(
-    catalog: Catalog,
-    series_key: str,
-    scenario: Scenario,
-    candidates: Mapping[str, pd.Series],
-    y_pre: pd.Series,
-    last: pd.Timestamp,
-) -> tuple[list[str], dict[str, int]]:
-    """The control series of a counterfactual, best first (see the module docstring).
-
-    Args:
-        catalog: the catalog the scenario names events of.
-        series_key: the series asked about.
-        scenario: the changes; its removed and scaled events must not act on a control.
-        candidates: series key -> monthly counts (month-start index); other keys (indicators,
-            malformed) are not candidates.
-        y_pre: the series' counts over the months before the change (the fit window).
-        last: the span's last month.
-
-    Returns:
-        The chosen keys, and per reason the number of candidates it excluded.
-    """
-    own = parse_series_key(series_key)
-    # The scenario acts on an event's regressor: a grouped event's whole group.
-    moved = {
-        event.id
-        for change in (*scenario.remove, *scenario.scale)
-        for event in catalog.members(catalog.resolve(change.event))
-    }
-    first = y_pre.index[-1] + pd.offsets.MonthBegin(1)
-    own_events = {e.id for e in catalog.in_scope(own)}
-    months = pd.date_range(y_pre.index[0], last, freq="MS")
-    excluded: dict[str, int] = {}
-    kept: dict[str, np.ndarray] = {}
-    for key, counts in candidates.items():
-        if key == series_key:
-            continue
-        reason = _excluded(catalog, own, key, counts, moved, own_events, months, first)
-        if reason is None:
-            values = counts.reindex(months).to_numpy(dtype=float)
-            if values[len(y_pre) - LEVEL_MONTHS : len(y_pre)].mean() < MIN_CONTROL_LEVEL:
-                reason = f"under {MIN_CONTROL_LEVEL:.0f} a month before the change"
-            else:
-                kept[key] = np.log1p(values[: len(y_pre)])
-        if reason is not None:
-            excluded[reason] = excluded.get(reason, 0) + 1
-    z = np.log1p(y_pre.to_numpy(dtype=float))[-RANK_MONTHS:]
-    own_change = z[12:] - z[:-12]
-    score = {}
-    for key, values in kept.items():
-        change = values[-RANK_MONTHS:][12:] - values[-RANK_MONTHS:][:-12]
-        if own_change.std() > 0 and change.std() > 0:
-            score[key] = float(np.corrcoef(own_change, change)[0, 1])
-    ranked = sorted((k for k in score if score[k] > 0), key=lambda k: -score[k])
-    if len(kept) > len(ranked):
-        excluded["moving against or apart from the series before the change"] = len(kept) - len(
-            ranked
-        )
-    return ranked[:MAX_CONTROLS], excluded
-
-
-def _excluded(
-    catalog: Catalog,
-    own: SeriesKey,
-    key: str,
-    counts: pd.Series,
-    moved: set[str],
-    own_events: set[str],
-    months: pd.DatetimeIndex,
-    first: pd.Timestamp,
-) -> str | None:
-    """Why ``key`` cannot be a control, or None."""
-    try:
-        other = parse_series_key(key)
-    except ValueError:
-        return "not an encounter series"
-    if not disjoint(own, other):
-        return "counts encounters the series counts"
-    events = catalog.in_scope(other)
-    if any(e.id in moved for e in events):
-        return "in the scope of an event the scenario changes"
-    for e in events:
-        if e.id in own_events:
-            continue
-        for day in (e.start, e.end):
-            if (
-                day is not None
-                and first <= pd.Timestamp(day).to_period("M").to_timestamp() <= (months[-1])
-            ):
-                return "an event of its own starts or ends in the span"
-    observed = counts.reindex(months)
-    if observed.isna().any():
-        return "not observed in every month of the fit and the span"
-    return None
 
 
 class Controls:
@@ -222,6 +67,9 @@ class Controls:
 
             y_pre = self._months_before(first)
             months = pd.date_range(y_pre.index[0], last, freq="MS", name=self.X_all.index.name)
+            # Fitted on the months every control was observed in.
+            start = max(observed_from(self.candidates[k], months) for k in keys)
+            y_pre, months = y_pre.iloc[start:], months[start:]
             levels = pd.DataFrame(
                 {control_column(k): np.log1p(self.candidates[k].reindex(months)) for k in keys},
                 index=months,
@@ -256,9 +104,10 @@ class Controls:
         changed: np.ndarray,
         rows: np.ndarray,
         notes: list[str],
+        named: Sequence[str] | None = None,
     ) -> tuple[Paths, str]:
         """The controls method's paths and the method that answered (``regressor`` when no
-        series qualifies)."""
+        series qualifies); ``named``: the request's controls instead of the automatic choice."""
         self.model.require(
             Capability.CONTROLS, "cannot read control series as regressors; use method regressor"
         )
@@ -272,9 +121,13 @@ class Controls:
         t0, first = self._first_change(scenario, changed, CONTROLS)
         last = self.months[rows[-1]]
         y_pre = self._months_before(first)
-        keys, excluded = choose_controls(
-            self.catalog, self.series_key, scenario, self.candidates, y_pre, last
-        )
+        question = (self.catalog, self.series_key, scenario, self.candidates, y_pre, last)
+        if named:
+            keys, warnings = named_controls(*question, named)
+            notes.extend(warnings)
+            excluded = {}
+        else:
+            keys, excluded = choose_controls(*question)
         if not keys:
             why = "; ".join(f"{reason}: {n}" for reason, n in excluded.items()) or (
                 "no candidate series were given"

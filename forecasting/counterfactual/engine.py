@@ -235,6 +235,7 @@ class CounterfactualEngine(OrderAveraging, PrePeriod, Controls):
         end: object | None = None,
         method: str = REGRESSOR,
         level: Sequence[int] = DEFAULT_LEVEL,
+        controls: Sequence[str] | None = None,
     ) -> CounterfactualResult:
         """The counterfactual of the series under ``scenario`` from ``start`` to ``end``.
 
@@ -245,6 +246,8 @@ class CounterfactualEngine(OrderAveraging, PrePeriod, Controls):
             end: last month; default: ``start`` plus 11 months, within the horizon.
             method: ``regressor``, ``pre_period`` or ``controls`` (see the module docstring).
             level: interval levels in percent.
+            controls: with ``controls``, the control series to use instead of the automatic
+                choice (each checked; the notes say which the choice would have excluded).
 
         Returns:
             The counterfactual; see :class:`CounterfactualResult`.
@@ -258,6 +261,8 @@ class CounterfactualEngine(OrderAveraging, PrePeriod, Controls):
         levels = check_level(level)
         if method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
+        if controls and method != CONTROLS:
+            raise ValueError(f"controls are named for method {CONTROLS} only; got {method!r}")
         if not isinstance(scenario, Scenario):
             raise ScenarioError(
                 f"scenario must be a Scenario (Scenario.from_json_or_yaml reads one); got "
@@ -276,7 +281,7 @@ class CounterfactualEngine(OrderAveraging, PrePeriod, Controls):
         if method == REGRESSOR or not changed.any():
             paths = self._averaged(scenario, rows, notes)
         elif method == CONTROLS:
-            paths, answered = self._controls(scenario, delta, changed, rows, notes)
+            paths, answered = self._controls(scenario, delta, changed, rows, notes, controls)
         else:
             paths = self._pre_period(scenario, delta, changed, rows, notes)
         span = Span(self.series_key, self.months[rows], rows < len(self.y))
@@ -427,6 +432,7 @@ def counterfactual(
     n_paths: int = DEFAULT_PATHS,
     rng: np.random.Generator | int | None = 0,
     candidates: Mapping[str, pd.Series] | None = None,
+    controls: Sequence[str] | None = None,
 ) -> CounterfactualResult:
     """The counterfactual of one series under a scenario; see the module docstring.
 
@@ -447,6 +453,7 @@ def counterfactual(
         n_paths: simulated paths behind the intervals.
         rng: seed or generator.
         candidates: other series' counts by key, for the ``controls`` method.
+        controls: keys among ``candidates`` to use instead of the automatic choice.
 
     Returns:
         The per-month frame, totals, summary and notes.
@@ -459,4 +466,4 @@ def counterfactual(
     engine = CounterfactualEngine(
         model, y, X, catalog, series_key, n_paths, rng, horizon, candidates=candidates
     )
-    return engine.run(scenario, start, end, method, level)
+    return engine.run(scenario, start, end, method, level, controls)

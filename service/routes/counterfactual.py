@@ -46,6 +46,9 @@ def _loc(where: str, exc: Exception) -> tuple[str, str]:
     for field in ("start", "end"):
         if text.startswith(field):
             return (where, field)
+    # named_controls' errors start "control <key>" or "controls names".
+    if text.startswith("control"):
+        return (where, "controls")
     return (where, "scenario")
 
 
@@ -58,9 +61,14 @@ def run(
     method: str,
     level: list[int] | None,
     where: str,
+    controls: list[str] | None = None,
 ) -> cf.CounterfactualResult:
     """The counterfactual from the series' engine; errors as 404/422."""
     levels = check_request(served, 1, level, where)
+    if controls and method != cf.CONTROLS:
+        raise RequestError(
+            (where, "controls"), f"controls are named for method controls only; got {method}"
+        )
     engine, capability = served.engine(series)
     if engine is None:
         raise RequestError(
@@ -71,10 +79,8 @@ def run(
     unknown_events(served, scenario, (where, "scenario"))
     try:
         with served.engine_lock(series):
-            return engine.run(scenario, start, end, method, levels)
-    except ScenarioError as exc:
-        raise NotAnswerable((where, "scenario"), str(exc)) from exc
-    except (DataError, ValueError) as exc:
+            return engine.run(scenario, start, end, method, levels, controls)
+    except (ScenarioError, DataError, ValueError) as exc:
         raise NotAnswerable(_loc(where, exc), str(exc)) from exc
 
 
@@ -104,6 +110,7 @@ def _body(served: Served, request: CounterfactualRequest) -> bytes:
         request.method,
         request.level,
         "body",
+        request.controls,
     )
     return dumps(payload(served, result))
 

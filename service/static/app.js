@@ -325,7 +325,11 @@ async function loadCounterfactual() {
     return;
   }
   setPanel("cf-panel", "pending");
-  const result = await post("/v1/counterfactual", { series: key, scenario: chosen, method: $("cf-method").value });
+  const body = { series: key, scenario: chosen, method: $("cf-method").value };
+  // The user's controls (keys, comma-separated) replace the automatic choice.
+  const named = $("cf-controls").value.split(",").map((k) => k.trim()).filter(Boolean);
+  if (body.method === "controls" && named.length) body.controls = named;
+  const result = await post("/v1/counterfactual", body);
   const level = Math.max(...result.level);
   const rows = result.rows.map((r) => ({ ...r, x: toX(r.ds) }));
   const q = (name, side) => rows.map((r) => bounds(r.intervals[name], level)[side]);

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from experiments.counterfactual import preregistered as prereg
-from forecasting.counterfactual.controls import disjoint
+from forecasting.counterfactual.donors import disjoint
 from forecasting.interventions.scope import Scope, parse_series_key
 
 CONFIG = Path(prereg.__file__).with_name("config-preregistered.yaml")

@@ -15,7 +15,7 @@ from forecasting.counterfactual import (
     CounterfactualEngine,
     panel_candidates,
 )
-from forecasting.counterfactual.controls import MAX_CONTROLS, choose_controls, disjoint
+from forecasting.counterfactual.donors import MAX_CONTROLS, choose_controls, disjoint
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError, ScenarioError
 from forecasting.frame import control_column
@@ -82,12 +82,65 @@ def test_controls_are_disjoint_untouched_and_chosen_before_the_change(candidates
         assert not moved & {e.id for e in catalog.in_scope(key)}
     assert excluded["in the scope of an event the scenario changes"] >= 3  # cuba, haiti, ...
     assert excluded["counts encounters the series counts"] > 0
-    # Changing the months after the change changes nothing in the choice.
-    later = {k: v.where(v.index < "2022-10", v * 10) for k, v in candidates.items()}
-    assert (
-        choose_controls(catalog, VENEZUELA, PAROLE, later, y_pre, pd.Timestamp("2023-03-01"))[0]
-        == keys
+    # Months after the change rank nothing: any values in range give one choice ...
+    end = pd.Timestamp("2023-03-01")
+    choices = [
+        choose_controls(catalog, VENEZUELA, PAROLE, _flat_after(candidates, q), y_pre, end)[0]
+        for q in (0.1, 0.5, 0.9)
+    ]
+    assert choices[0] == choices[1] == choices[2]
+    assert len(choices[0]) == MAX_CONTROLS
+    # ... and a control that leaves its range would make the counterfactual an extrapolation.
+    later = {k: v.where(v.index < "2022-10", v * 1000 + 1000) for k, v in candidates.items()}
+    none, why = choose_controls(catalog, VENEZUELA, PAROLE, later, y_pre, end)
+    assert none == []
+    assert why["outside its range of the months before the change"] >= len(keys)
+
+
+def _flat_after(candidates, q: float) -> dict[str, pd.Series]:
+    """Each candidate at its ``q`` quantile of 2014-10..2022-09 from 2022-10 on."""
+    return {
+        k: v.where(v.index < "2022-10", v.loc["2014-10":"2022-09"].quantile(q))
+        for k, v in candidates.items()
+    }
+
+
+def test_a_control_leaving_its_range_is_not_chosen(candidates, tmp_path):
+    """The pre-registered study's divergence: Nicaraguans from 2019-02, when Brazilians and
+    Ecuadorians rose tenfold over their range of the eight years before (5.6e16 encounters)."""
+    nicaragua = "southwest/usbp/citizenship=nicaragua"
+    catalog = load_catalog(
+        user_files=[_injected(tmp_path, "2019-02-01", {"citizenships": ["nicaragua"]})]
     )
+    y_pre = candidates[nicaragua].loc["2011-02":"2019-01"]
+    end = pd.Timestamp("2020-01-01")
+    keys, excluded = choose_controls(catalog, nicaragua, INJECTED, candidates, y_pre, end)
+    assert "southwest/usbp/citizenship=brazil" not in keys
+    assert excluded["outside its range of the months before the change"] >= 2
+    for key in keys:
+        pre, span = candidates[key].loc["2011-02":"2019-01"], candidates[key].loc["2019-02":end]
+        assert pre.min() <= span.min() and span.max() <= pre.max()
+
+
+INJECTED = Scenario.from_data({"remove": [{"event": "injected"}]})
+
+
+def _injected(folder, start: str, scope: dict, actor: str = "other"):
+    """A catalog file with one step event ``injected`` from ``start``."""
+    event = {
+        "id": "injected",
+        "name": "injected step",
+        "start": start,
+        "actor": actor,
+        "kind": "other",
+        "scope": scope,
+        "shape": "step",
+        "expected_sign": -1,
+        "source": "test",
+    }
+    path = folder / "injected.yaml"
+    path.write_text(yaml.safe_dump({"events": [event]}))
+    return path
 
 
 def test_controls_recover_an_effect_that_its_controls_would_have_hidden(candidates, tmp_path):
@@ -100,25 +153,13 @@ def test_controls_recover_an_effect_that_its_controls_would_have_hidden(candidat
     onset = pd.Timestamp("2010-06-01")
     injected = y.where(y.index < onset, (y * 0.7).round())
     truth = float((injected - y).sum())
-    event = {
-        "id": "injected",
-        "name": "injected step",
-        "start": "2010-06-01",
-        "actor": "other",
-        "kind": "other",
-        "scope": {"sectors": ["del-rio"]},
-        "shape": "step",
-        "expected_sign": -1,
-        "source": "test",
-    }
-    path = tmp_path / "injected.yaml"
-    path.write_text(yaml.safe_dump({"events": [event]}))
-    catalog = load_catalog(user_files=[path])
+    catalog = load_catalog(user_files=[_injected(tmp_path, "2010-06-01", {"sectors": ["del-rio"]})])
     X = design_matrix(catalog, DEL_RIO, y.index[0], y.index[-1])
     model = SARIMAX().fit(injected, X)
     engine = CounterfactualEngine(model, injected, X, catalog, DEL_RIO, candidates=candidates)
-    remove = Scenario.from_data({"remove": [{"event": "injected"}]})
-    results = {m: engine.run(remove, "2010-06", "2011-05", m, [95]) for m in (CONTROLS, PRE_PERIOD)}
+    results = {
+        m: engine.run(INJECTED, "2010-06", "2011-05", m, [95]) for m in (CONTROLS, PRE_PERIOD)
+    }
     controls = results[CONTROLS]
     assert controls.method == CONTROLS
     error = controls.totals["effect"] / truth - 1
@@ -144,14 +185,36 @@ def _chosen(result) -> tuple[str, ...]:
     return tuple(part.split(" ")[0] for part in listed)
 
 
-def test_without_a_qualifying_control_the_answer_is_the_regressor_methods_and_says_so(venezuela):
-    # The seed's question: every encounter series is in the scope of Mexico's surge.
-    controls = venezuela.run(SURGE, "2024-01", "2024-06", CONTROLS, [95])
-    regressor = venezuela.run(SURGE, "2024-01", "2024-06", REGRESSOR, [95])
+def test_the_seeds_question_is_answered_from_flows_upstream_of_mexico(venezuela):
+    """Every encounter series is in the scope of Mexico's surge; Darién's transits and Honduras's
+    entries are counted before migrants reach Mexico, so they are the controls."""
+    result = venezuela.run(SURGE, "2024-01", "2024-06", CONTROLS, [95])
+    assert result.method == CONTROLS
+    chosen = _chosen(result)
+    assert chosen and all(k.startswith(("panama/darien/", "honduras/inm/")) for k in chosen)
+    note = next(n for n in result.notes if n.startswith("controls:"))
+    # Fitted on the months every control was observed in: Darién's monthly figures start 2020.
+    fitted = note.split("fitted on ")[1][:16]
+    assert fitted.endswith("..2023-11") and fitted[:7] >= "2020-01"
+    assert result.totals["effect_lo_95"] < result.totals["effect"] < result.totals["effect_hi_95"]
+
+
+def test_an_event_that_may_act_upstream_has_no_upstream_controls(candidates, tmp_path):
+    """A pandemic or a third country's visa rule ("other") may act on Darién too: without a
+    qualifying encounter series the answer is the regressor method's, and says why."""
+    path = _injected(tmp_path, "2024-01-01", "all")
+    catalog = load_catalog(user_files=[path])
+    f = sarimax(VENEZUELA)
+    X = design_matrix(catalog, VENEZUELA, f.y.index[0], f.y.index[-1])
+    model = SARIMAX().fit(f.y, X)
+    engine = CounterfactualEngine(model, f.y, X, catalog, VENEZUELA, candidates=candidates)
+    controls = engine.run(INJECTED, "2024-01", "2024-06", CONTROLS, [95])
+    regressor = engine.run(INJECTED, "2024-01", "2024-06", REGRESSOR, [95])
     assert controls.method == REGRESSOR
     assert controls.totals == regressor.totals
     note = next(n for n in controls.notes if n.startswith("controls:"))
     assert "no series qualifies as a control" in note
+    assert "an upstream indicator, but the scenario changes an event that may act upstream" in note
     assert "in the scope of an event the scenario changes" in note
     assert note.endswith("answered by method regressor instead")
 

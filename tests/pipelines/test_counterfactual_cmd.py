@@ -123,37 +123,65 @@ def test_counterfactual_pre_period_method(run):
     assert any(note.startswith("pre_period:") for note in data["notes"])
 
 
-def test_counterfactual_controls_method_lists_its_controls_or_says_why_none(run):
-    parole = "{remove: [{event: us_venezuela_parole_2022}]}"
-    answers = {}
-    for name, scenario, start, end in (
-        ("parole", parole, "2022-10", "2023-03"),
-        ("surge", REMOVE, "2024-01", "2024-06"),
-    ):
-        result = run(
-            counterfactual,
-            VENEZUELA,
-            "--scenario",
-            scenario,
-            "--start",
-            start,
-            "--end",
-            end,
-            "--method",
-            "controls",
-            "--json",
-        )
-        assert result.exit_code == 0, result.output
-        answers[name] = json.loads(result.output)
-    assert answers["parole"]["method"] == "controls"
-    listed = next(n for n in answers["parole"]["notes"] if n.startswith("controls:"))
-    assert "weights (elasticities of log1p counts): southwest/usbp/citizenship=" in listed
-    # The seed's question: Mexico's surge acts on every encounter series, so none is a control.
-    assert answers["surge"]["method"] == "regressor"
-    assert any(
-        "no series qualifies as a control" in n and "answered by method regressor" in n
-        for n in answers["surge"]["notes"]
+DARIEN = "panama/darien/transits/citizenship=venezuela"
+HONDURAS = "honduras/inm/irregular-entries/citizenship=venezuela"
+
+
+def _controls(run, scenario: str, start: str, end: str, *named: str) -> dict:
+    args = ["--scenario", scenario, "--start", start, "--end", end, "--method", "controls"]
+    result = run(
+        counterfactual, VENEZUELA, *args, *(a for k in named for a in ("--control", k)), "--json"
     )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _listed(answer: dict) -> list[str]:
+    note = next(n for n in answer["notes"] if n.startswith("controls: the counterfactual"))
+    parts = note.split("weights (elasticities of log1p counts): ")[1].split("; ")
+    return [part.split(" ")[0] for part in parts]
+
+
+def test_counterfactual_controls_method_lists_its_controls(run):
+    parole = _controls(run, "{remove: [{event: us_venezuela_parole_2022}]}", "2022-10", "2023-03")
+    assert parole["method"] == "controls"
+    assert all(k.startswith("southwest/usbp/citizenship=") for k in _listed(parole))
+    # The seed's question: Mexico's surge acts on every encounter series; the flows counted
+    # before migrants reach Mexico are the controls.
+    surge = _controls(run, REMOVE, "2024-01", "2024-06")
+    assert surge["method"] == "controls"
+    assert all(k.startswith(("panama/darien/", "honduras/inm/")) for k in _listed(surge))
+    # Named by the user instead: used as named, in that order.
+    named = _controls(run, REMOVE, "2024-01", "2024-06", DARIEN, HONDURAS)
+    assert _listed(named) == [DARIEN, HONDURAS]
+    assert named["totals"] != surge["totals"]
+
+
+def test_a_named_control_the_choice_would_exclude_is_used_and_flagged(run):
+    mexicans = "southwest/usbp/citizenship=mexico"
+    answer = _controls(run, REMOVE, "2024-01", "2024-06", mexicans)
+    assert _listed(answer) == [mexicans]
+    assert any(
+        n == f"controls: {mexicans} was named by the request; the automatic choice would exclude "
+        "it (in the scope of an event the scenario changes)"
+        for n in answer["notes"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--control", "panama/darien/nope"], "control 'panama/darien/nope' is not a candidate"),
+        (["--control", VENEZUELA], f"control '{VENEZUELA}' is not a candidate"),
+        (["--method", "regressor", "--control", DARIEN], "controls are named for method controls"),
+        (["--control", "southwest/cbp/citizenship=mexico"], "is not observed in every month"),
+    ],
+)
+def test_bad_named_controls_exit_with_the_reason(run, args, message):
+    base = ["--scenario", REMOVE, "--start", "2024-01", "--end", "2024-06", "--method", "controls"]
+    result = run(counterfactual, VENEZUELA, *base, *args)
+    assert result.exit_code != 0
+    assert message in result.output
 
 
 @pytest.mark.parametrize(

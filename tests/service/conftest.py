@@ -92,7 +92,13 @@ def _train(root: Path, home: Path) -> str:
         a = train(forecasts, store, workers=1)
         b = train(structural, store, workers=1, catalog=a.catalog)
         merged = Training(
-            forecasts, a.results + b.results, {}, a.catalog, a.vintage, a.seconds + b.seconds
+            forecasts,
+            a.results + b.results,
+            {},
+            a.catalog,
+            a.vintage,
+            a.seconds + b.seconds,
+            upstream=a.upstream,
         )
         logged = log_training(merged, FORECASTS, home)
         assert mlflow.active_run() is None, "log_training left its run active"

@@ -296,6 +296,29 @@ def test_every_panel_loads_and_hover_shows_the_api_values(server, api, tmp_path)
         assert page.evaluate("$('cf-panel').dataset.method") == controls["method"]
         notes = page.evaluate("[...$('cf-notes').children].map((li) => li.textContent)")
         assert notes == controls["notes"]
+        # The user's own controls replace the automatic choice: the same answer as the API's.
+        page.evaluate(
+            "(() => { $('cf-panel').dataset.method = '';"
+            " $('cf-controls').value = 'honduras/inm/irregular-entries';"
+            " $('cf-controls').dispatchEvent(new Event('change', {bubbles: true})); })()"
+        )
+        _wait_for(
+            page,
+            "$('cf-panel').dataset.state === 'loaded' && $('cf-panel').dataset.method !== ''",
+        )
+        named = api.post(
+            "/v1/counterfactual",
+            json={
+                "series": UCM_KEY,
+                "scenario": {"scale": [{"event": event["regressor"], "factor": 0.5}]},
+                "method": "controls",
+                "controls": ["honduras/inm/irregular-entries"],
+            },
+        ).json()
+        assert named["method"] == "controls"
+        notes = page.evaluate("[...$('cf-notes').children].map((li) => li.textContent)")
+        assert notes == named["notes"] != controls["notes"]
+        assert any("weights (elasticities of log1p counts): honduras/inm/" in n for n in notes)
 
         # The decomposition's waterfall: one bar per component between the two totals, and
         # the CSV of the same; the sensitivity table has a row per shift.

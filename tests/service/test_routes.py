@@ -257,26 +257,59 @@ def test_counterfactual_pre_period_and_future_span(api):
     assert not any(r["observed"] for r in rows)
 
 
-def test_counterfactual_controls_method_is_accepted_and_says_who_answered(api):
-    """The served series are a total, a sector and a citizenship: none counts encounters the
-    others do not also count, so the controls method answers with regressor and says why."""
+def _listed(answer: dict) -> list[str]:
+    note = next(n for n in answer["notes"] if n.startswith("controls: the counterfactual"))
+    parts = note.split("weights (elasticities of log1p counts): ")[1].split("; ")
+    return [part.split(" ")[0] for part in parts]
+
+
+def test_counterfactual_controls_method_lists_the_controls_that_answered(api):
+    """The served series are a total, a sector and a citizenship, all in the scope of Mexico's
+    surge: the bundle's upstream indicators (Darién, Honduras) are the controls."""
     body = {"series": UCM_KEY, "scenario": CATALOG_SCENARIO, "start": "2024-01", "end": "2024-06"}
     controls = api.post("/v1/counterfactual", json={**body, "method": "controls"})
     assert controls.status_code == 200, controls.text
     answer = controls.json()
-    assert answer["method"] == "regressor"
-    assert any(
-        note.startswith("controls: no series qualifies as a control of " + UCM_KEY)
-        and "counts encounters the series counts: 2" in note
-        for note in answer["notes"]
-    )
+    assert answer["method"] == "controls"
+    chosen = _listed(answer)
+    assert chosen and all(k.startswith(("panama/darien/", "honduras/inm/")) for k in chosen)
     regressor = api.post("/v1/counterfactual", json=body).json()
-    assert answer["totals"] == regressor["totals"]
+    assert answer["totals"] != regressor["totals"]
+    # The user's own controls, in their order, and a different answer.
+    named = api.post(
+        "/v1/counterfactual",
+        json={**body, "method": "controls", "controls": ["honduras/inm/irregular-entries"]},
+    ).json()
+    assert _listed(named) == ["honduras/inm/irregular-entries"]
     chart = api.get(
         "/v1/counterfactual.png",
         params={"series": UCM_KEY, "scenario": json.dumps(CATALOG_SCENARIO), "method": "controls"},
     )
     assert chart.status_code == 200 and chart.content.startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (
+            {"method": "regressor", "controls": ["honduras/inm/irregular-entries"]},
+            "method controls only",
+        ),
+        ({"method": "controls", "controls": ["mexico/inm/presented"]}, "is not a candidate"),
+        ({"method": "controls", "controls": []}, "at least 1 item"),
+        (
+            {"method": "controls", "controls": ["honduras/inm/irregular-entries"] * 6},
+            "at most 5 items",
+        ),
+    ],
+)
+def test_bad_named_controls_are_422_on_the_controls_field(api, extra, says):
+    body = {"series": UCM_KEY, "scenario": CATALOG_SCENARIO, "start": "2024-01", "end": "2024-06"}
+    response = api.post("/v1/counterfactual", json={**body, **extra})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert says in response.text
+    assert any(d["loc"][:2] == ["body", "controls"] for d in problem["detail"]), problem
 
 
 @pytest.mark.parametrize(
