@@ -14,34 +14,12 @@ them.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from experiments.counterfactual.run import HERE, ROOT, Task, eligible, load_config, tasks
-from forecasting.interventions import Catalog
-from forecasting.interventions.catalog import DEFAULT_CATALOG, _parse_file
-
-CATALOG_PATH = f"forecasting/interventions/{DEFAULT_CATALOG}"
-
-
-def catalog_at(revision: str) -> Catalog:
-    """The default catalog as committed at ``revision``."""
-    text = subprocess.run(
-        ["git", "show", f"{revision}:{CATALOG_PATH}"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / DEFAULT_CATALOG
-        path.write_text(text)
-        events, groups = _parse_file(path, f"{CATALOG_PATH} at {revision}")
-    return Catalog(events, groups, sources=[f"{CATALOG_PATH} at {revision}"])
+from experiments.counterfactual.run import HERE, Task, catalog_at, eligible, load_config, tasks
 
 
 def onsets(todo: list[Task]) -> dict[tuple[str, str], list[str]]:

@@ -3,6 +3,7 @@ catalog, and the controls method beside the project's others and the CausalImpac
 
     python -m experiments.counterfactual.preregistered [--config ...config-preregistered.yaml]
                                                        [--workers 2] [--onsets N]
+                                                       [--catalog-at REVISION]
 
 The protocol is ``config-preregistered.yaml``: 12 onsets per series drawn from 2005-01..2019-12
 on 20 panel series, each with the three injections of ``config.yaml`` (720 injections), the
@@ -19,11 +20,19 @@ catalog as shipped. Per injection:
 - ``causalimpact_controls``: the same port and model with the controls the ``controls`` method
   chose as regressors (``log1p`` counts standardised on the pre-period).
 
-``--onsets N`` runs a random subset of N (series, onset) pairs, all three injections each, drawn
-with the config's ``subset_seed``; without it every onset runs. Writes
-``results-preregistered.json`` / ``.md`` (``-subsetN`` added for a subset); each injection is
-cached under ``.cache/`` so that a rerun, or the full run after a subset, computes only what is
-missing.
+Variants, added after the first run of the 720 and leaving them as drawn:
+
+- ``placebo: true``: every onset once more with nothing injected (``placebo``), every method;
+- ``contaminate: true``: ``controls_contaminated`` / ``causalimpact_controls_contaminated``, the
+  same donors with the best-ranked one the fit kept given the injection too;
+- ``--catalog-at REVISION``: everything under the default catalog as committed at REVISION
+  (``fff1401``: before the study catalogued events where its injections had landed).
+
+``--onsets N`` runs a random subset of N (series, onset) pairs, all runs of each, drawn with the
+config's ``subset_seed``; without it every onset runs. Writes ``results-preregistered.json`` /
+``.md`` (``-subsetN`` added for a subset, ``-catalog-REV`` for ``--catalog-at REV``); each run
+is cached under ``.cache/`` so that a rerun, or the full run after a subset, computes only what
+is missing.
 """
 
 from __future__ import annotations
@@ -52,15 +61,17 @@ from experiments.counterfactual.run import (
     eligible_onsets,
     errors,
     injections,
+    multiplier,
+    study_catalog,
     study_provenance,
     summary,
 )
 from forecasting.counterfactual import CONTROLS, CounterfactualEngine, panel_candidates
 from forecasting.counterfactual.donors import choose_controls
 from forecasting.data import ObservationStore
-from forecasting.frame import EFFECT, hi_col, lo_col, series_history
+from forecasting.frame import EFFECT, control_column, hi_col, lo_col, series_history
 from forecasting.home import encounters_home
-from forecasting.interventions import Scenario, design_matrix, load_catalog
+from forecasting.interventions import Scenario, design_matrix
 from forecasting.interventions.scope import parse_series_key
 from forecasting.models import make_model
 
@@ -68,7 +79,18 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 log = logging.getLogger("counterfactual-preregistered")
 
-METHODS = ("regressor", "pre_period", "controls", "causalimpact_ll", "causalimpact_controls")
+CONTAMINATED = "controls_contaminated"
+METHODS = (
+    "regressor",
+    "pre_period",
+    "controls",
+    "causalimpact_ll",
+    "causalimpact_controls",
+    CONTAMINATED,
+    "causalimpact_controls_contaminated",
+)
+#: The placebo: every onset of the sample with nothing injected (``placebo`` in the config).
+PLACEBO = {"name": "placebo", "shape": "step", "effect_pct": 0}
 SHAPES = ("step_minus_30", "step_plus_40", "pulse_minus_50", "all")
 BOOTSTRAP_DRAWS = 2000
 BOOTSTRAP_SEED = 7
@@ -97,7 +119,7 @@ def candidates() -> dict[str, pd.Series]:
 
 def tasks(config: dict) -> list[tuple[Task, dict]]:
     """Every injection of the sample with what the analysis needs besides the estimates."""
-    catalog = load_catalog()
+    catalog = study_catalog(config)
     rule = config["eligibility"]
     first, last = pd.Timestamp(config["first_onset"]), pd.Timestamp(config["last_onset"])
     out = []
@@ -126,8 +148,12 @@ def tasks(config: dict) -> list[tuple[Task, dict]]:
                 "near_event": near,
                 "level": float(y.loc[: onset - pd.DateOffset(months=1)].iloc[-12:].mean()),
                 "pre_months": int((window.index < onset).sum()),
+                "count": float(window[window.index >= onset].sum()),
             }
-            out += [(task, facts) for task in injections(key, onset, window, config, "prereg-")]
+            todo = injections(key, onset, window, config, "prereg-")
+            if config.get("placebo"):
+                todo += injections(key, onset, window, {"injections": [PLACEBO]}, "prereg-")
+            out += [(task, facts) for task in todo]
     return out
 
 
@@ -148,47 +174,72 @@ def _controls_estimates(task: Task, y: pd.Series, config: dict) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
         sign = int(np.sign(task.effect_pct))
         path = _user_catalog(Path(folder), task.onset, task.shape, sign, own_scope(task.key))
-        catalog = load_catalog(user_files=[path])
+        catalog = study_catalog(config, path)
     X = design_matrix(catalog, task.key, y.index[0], y.index[-1])
     model = make_model(config["model"]["name"], **config["model"]["params"]).fit(y, X)
-    engine = CounterfactualEngine(
-        model,
-        y,
-        X,
-        catalog,
-        task.key,
-        config["n_paths"],
-        config["seed"],
-        horizon=1,
-        candidates=candidates(),
-    )
-    result = engine.run(remove, onset, end, CONTROLS, [level])
-    keys, _ = choose_controls(catalog, task.key, remove, candidates(), y.loc[y.index < onset], end)
-    rows = [
-        {
-            "method": "controls",
+
+    def estimate(name: str, pool: dict[str, pd.Series], named: list[str] | None):
+        engine = CounterfactualEngine(
+            model, y, X, catalog, task.key, config["n_paths"], config["seed"], 1, candidates=pool
+        )
+        result = engine.run(remove, onset, end, CONTROLS, [level], named)
+        row = {
+            "method": name,
             "estimate": result.totals[EFFECT],
             "lo": result.totals[lo_col(level, EFFECT)],
             "hi": result.totals[hi_col(level, EFFECT)],
             "dropped": False,
-            "answered": result.method,
+            "answered": name if result.method == CONTROLS else result.method,
             "controls": keys,
         }
-    ]
-    if "causalimpact_controls" in config["methods"] and keys:
-        rows.append(_causalimpact_with_controls(y, onset, keys, level))
+        return row, engine
+
+    keys, _ = choose_controls(catalog, task.key, remove, candidates(), y.loc[y.index < onset], end)
+    clean, engine = estimate("controls", candidates(), None)
+    rows = [clean]
+    with_causalimpact = "causalimpact_controls" in config["methods"] and keys
+    if with_causalimpact:
+        rows.append(_causalimpact_with_controls(y, onset, keys, level, candidates()))
+    if not (config.get("contaminate") and keys and task.effect_pct):
+        return rows
+    # The same donors with the best-ranked one the fit kept hit by the same injection: what a
+    # wrong pool costs (a donor the fit dropped would cost nothing).
+    fitted = engine.controls_engine(onset, tuple(keys), end).reg.columns
+    kept = [k for k in keys if control_column(k) in fitted]
+    if kept:
+        pool = contaminated(candidates(), kept[0], task, onset, config["post_months"])
+        row, _ = estimate(CONTAMINATED, pool, keys)
+        rows.append({**row, "contaminated": kept[0]})
+        if with_causalimpact:
+            rows.append(_causalimpact_with_controls(y, onset, keys, level, pool, "_contaminated"))
     return rows
 
 
+def contaminated(
+    pool: dict[str, pd.Series], key: str, task: Task, onset: pd.Timestamp, months: int
+) -> dict[str, pd.Series]:
+    """``pool`` with ``task``'s injection applied to ``key`` too, over the same months."""
+    counts = pool[key].copy()
+    post = (counts.index >= onset) & (counts.index < onset + pd.DateOffset(months=months))
+    counts[post] = np.round(counts[post] * multiplier(task.shape, task.effect_pct, post.sum()))
+    return {**pool, key: counts}
+
+
 def _causalimpact_with_controls(
-    y: pd.Series, onset: pd.Timestamp, keys: list[str], level: int
+    y: pd.Series,
+    onset: pd.Timestamp,
+    keys: list[str],
+    level: int,
+    pool: dict[str, pd.Series],
+    suffix: str = "",
 ) -> dict:
     post = y.index >= onset
-    exog = np.column_stack([np.log1p(candidates()[k].reindex(y.index)) for k in keys])
+    exog = np.column_stack([np.log1p(pool[k].reindex(y.index)) for k in keys])
     # Standardised on the pre-period, as the port standardises the response.
     exog = (exog - exog[~post].mean(axis=0)) / exog[~post].std(axis=0)
     name = "causalimpact_controls"
-    return _causalimpact_estimates(y, post, level, [name], {name: {"level": "llevel"}}, exog)[0]
+    row = _causalimpact_estimates(y, post, level, [name], {name: {"level": "llevel"}}, exog)[0]
+    return {**row, "method": name + suffix}
 
 
 def table(data: pd.DataFrame) -> pd.DataFrame:
@@ -247,13 +298,86 @@ HEADER = [
 ]
 
 
+def placebo_errors(records: list[dict]) -> pd.DataFrame:
+    """One row per placebo estimate: the estimated effect and the interval's width as shares of
+    the window's 12-month count (the true effect is zero), and whether it excludes zero."""
+    rows = []
+    for rec in records:
+        if rec["count"] <= 0:
+            continue
+        for est in rec["estimates"]:
+            if "error" in est:
+                continue
+            rows.append(
+                {
+                    "method": est["method"],
+                    "onset": (rec["key"], rec["onset"]),
+                    "share": est["estimate"] / rec["count"],
+                    "excludes_zero": est["lo"] > 0 or est["hi"] < 0,
+                    "width": (est["hi"] - est["lo"]) / rec["count"],
+                    "fallback": est.get("answered", est["method"]) != est["method"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def placebo_table(data: pd.DataFrame) -> pd.DataFrame:
+    """Per method: the estimates' bias and RMSE (shares of the count), the false detections
+    with a 95 % interval from resampling the onsets, the median width."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    parts = []
+    for method in [m for m in METHODS if m in set(data["method"])]:
+        own = data[data["method"] == method]
+        hits = own["excludes_zero"].to_numpy(dtype=float)
+        draws = [hits[rng.integers(len(hits), size=len(hits))].mean() for _ in range(2000)]
+        parts.append(
+            {
+                "method": method,
+                "n": len(own),
+                "bias": own["share"].mean(),
+                "median": own["share"].median(),
+                "rmse": float(np.sqrt((own["share"] ** 2).mean())),
+                "false_detections": hits.mean(),
+                "lo": float(np.quantile(draws, 0.025)),
+                "hi": float(np.quantile(draws, 0.975)),
+                "median_width": own["width"].median(),
+                "fallback": own["fallback"].mean(),
+            }
+        )
+    return pd.DataFrame(parts)
+
+
+def placebo_lines(placebos: pd.DataFrame) -> list[str]:
+    lines = [
+        f"## Placebos ({placebos['n'].max()} onsets, nothing injected)",
+        "",
+        "The same onsets with nothing injected: an injected event registered at the onset as "
+        "for the injections, its effect estimated by every method. The true effect is zero; "
+        "the estimate and the interval's width are shares of the window's observed 12-month "
+        "count. `false detections`: the 95 % interval excludes zero (5 % for a calibrated "
+        "method; the target is 3–7 %), with a 95 % interval from resampling the onsets.",
+        "",
+        "| method | n | bias | median | RMSE | false detections | median width | fell back |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r.method} | {r.n} | {r.bias:+.1%} | {r.median:+.1%} | {r.rmse:.1%} | "
+        f"{r.false_detections:.1%} ({r.lo:.1%}–{r.hi:.1%}) | {r.median_width:.2f} | "
+        f"{r.fallback:.1%} |"
+        for r in placebos.itertuples()
+    ]
+    return [*lines, ""]
+
+
 def write_results(
     config: dict, records: list[dict], planned: int, subset: int | None, seconds: float
 ) -> None:
+    placebo = [r for r in records if r["injection"] == PLACEBO["name"]]
+    injected = [r for r in records if r["injection"] != PLACEBO["name"]]
     # A window without encounters after the onset has an injected effect of zero, of which an
     # error cannot be a share: such injections are counted and left out of the scores.
-    empty = sum(1 for r in records if r["truth"] == 0)
-    data = errors([r for r in records if r["truth"] != 0], ("eligible", "near_event", "level"))
+    empty = sum(1 for r in injected if r["truth"] == 0)
+    data = errors([r for r in injected if r["truth"] != 0], ("eligible", "near_event", "level"))
     data["small"] = data["level"] < SMALL
     subsets = {
         "all": data,
@@ -264,11 +388,10 @@ def write_results(
         f"at least {SMALL} a month": data[~data["small"]],
     }
     tables = {name: table(part) for name, part in subsets.items() if len(part)}
+    placebos = placebo_table(placebo_errors(placebo)) if placebo else None
     intervals = bootstrap(data)
-    suffix = f"-subset{subset}" if subset else ""
+    suffix = (f"-subset{subset}" if subset else "") + config["name"]
     failed = sum(1 for r in records for e in r["estimates"] if "error" in e)
-    controls = [e for r in records for e in r["estimates"] if e["method"] == "controls"]
-    n_controls = [len(e["controls"]) for e in controls if e.get("controls")]
     (HERE / f"results-preregistered{suffix}.json").write_text(
         json.dumps(
             {
@@ -277,46 +400,27 @@ def write_results(
                 "config": {k: v for k, v in config.items() if k != "series"},
                 "series": config["series"],
                 "planned_injections": planned,
-                "injections": len(records),
+                "injections": len(injected),
+                "placebos": len(placebo),
                 "onsets": len({(r["key"], r["onset"]) for r in records}),
                 "subset_onsets": subset,
                 "failed_estimates": failed,
                 "without_encounters": empty,
                 "seconds": seconds,
                 "tables": {name: t.to_dict(orient="records") for name, t in tables.items()},
+                "placebo_table": None if placebos is None else placebos.to_dict(orient="records"),
                 "bootstrap_95": intervals,
                 "records": records,
             },
             indent=1,
         )
     )
-    command = "python -m experiments.counterfactual.preregistered" + (
-        f" --onsets {subset}" if subset else ""
-    )
-    onsets = len({(r["key"], r["onset"]) for r in records})
-    lines = [
-        "# Counterfactual validity on the pre-registered sample: results",
-        "",
-        f"{len(records)} injections of the {planned} planned ({onsets} onsets"
-        + (f", a random subset drawn with seed {config['subset_seed']}" if subset else "")
-        + f") into {len({r['key'] for r in records})} series; onsets from "
-        f"{config['first_onset']} to {config['last_onset']}, drawn without the catalog; catalog "
-        f"as shipped; {config['level']} % intervals; written by `{command}`; the injections "
-        f"took {sum(r['seconds'] for r in records) / 60:.0f} minutes of compute, this run "
-        f"{seconds / 60:.0f} minutes on {config['workers']} workers. Failed estimates: {failed}. "
-        f"Left out of the scores: {empty} injections into windows without encounters in the 12 "
-        "months from the onset (the injected effect is zero, and no error is a share of it).",
-        "",
-        "Errors are of the cumulative 12-month effect as a share of the injected one; "
-        "`excludes zero`: the interval lies on one side of zero (detection); `fell back`: the "
-        "controls method found no qualifying control and answered with regressor. "
-        f"The controls method used {np.mean(n_controls):.1f} controls on average "
-        f"(fell back in {sum(not e.get('controls') for e in controls)} of {len(controls)}).",
-        "",
-    ]
+    lines = _header(config, injected, planned, subset, seconds, failed, empty)
     for name, t in tables.items():
         count = len(subsets[name][subsets[name]["method"] == "regressor"])
         lines += [f"## {name} ({count} injections)", "", *HEADER, *_rows(t), ""]
+    if placebos is not None:
+        lines += placebo_lines(placebos)
     lines += [
         "## Sampling spread (all injections)",
         "",
@@ -336,15 +440,71 @@ def write_results(
     (HERE / f"results-preregistered{suffix}.md").write_text("\n".join(lines) + "\n")
 
 
+def _header(
+    config: dict,
+    injected: list[dict],
+    planned: int,
+    subset: int | None,
+    seconds: float,
+    failed: int,
+    empty: int,
+) -> list[str]:
+    command = "python -m experiments.counterfactual.preregistered" + (
+        f" --onsets {subset}" if subset else ""
+    )
+    catalog = "catalog as shipped"
+    if config.get("catalog_at"):
+        command += f" --catalog-at {config['catalog_at']}"
+        catalog = f"the default catalog as committed at {config['catalog_at']}"
+    onsets = len({(r["key"], r["onset"]) for r in injected})
+    controls = [e for r in injected for e in r["estimates"] if e["method"] == "controls"]
+    n_controls = [len(e["controls"]) for e in controls if e.get("controls")]
+    return [
+        "# Counterfactual validity on the pre-registered sample: results",
+        "",
+        f"{len(injected)} injections ({onsets} onsets"
+        + (f", a random subset drawn with seed {config['subset_seed']}" if subset else "")
+        + f"; {planned} runs planned, placebos included) into "
+        f"{len({r['key'] for r in injected})} series; onsets from "
+        f"{config['first_onset']} to {config['last_onset']}, drawn without the catalog; "
+        f"{catalog}; {config['level']} % intervals; written by `{command}`; the runs took "
+        f"{sum(r['seconds'] for r in injected) / 60:.0f} minutes of compute (injections), this "
+        f"run {seconds / 60:.0f} minutes on {config['workers']} workers. Failed estimates: "
+        f"{failed}. Left out of the scores: {empty} injections into windows without encounters "
+        "in the 12 months from the onset (the injected effect is zero, and no error is a share "
+        "of it).",
+        "",
+        "Errors are of the cumulative 12-month effect as a share of the injected one; "
+        "`excludes zero`: the interval lies on one side of zero (detection); `fell back`: the "
+        "controls method found no qualifying control and answered with regressor. "
+        f"The controls method used {np.mean(n_controls):.1f} controls on average "
+        f"(fell back in {sum(not e.get('controls') for e in controls)} of {len(controls)}). "
+        f"`{CONTAMINATED}`: the same donors as `controls` with the best-ranked one its fit kept "
+        "given the same injection as the treated series (an action that touched a donor too); "
+        "`causalimpact_controls_contaminated` the same for the port. Both run only where "
+        "`controls` found donors and its fit kept one.",
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=HERE / "config-preregistered.yaml")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--onsets", type=int, default=None, help="a random subset of onsets")
+    parser.add_argument(
+        "--catalog-at",
+        metavar="REVISION",
+        help="run under the default catalog as committed at REVISION (fff1401: the catalog "
+        "before the validity study added events where its injections had landed)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     config = load_config(args.config)
     config["workers"] = args.workers
+    if args.catalog_at:
+        config["catalog_at"] = args.catalog_at
+        config["name"] = f"-catalog-{args.catalog_at}"
     todo = tasks(config)
     planned = len(todo)
     if args.onsets:

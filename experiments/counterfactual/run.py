@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import tempfile
 import time
 import warnings
@@ -30,7 +31,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ from forecasting.data import ObservationStore
 from forecasting.frame import EFFECT, hi_col, lo_col, series_history
 from forecasting.home import encounters_home
 from forecasting.interventions import Catalog, Scenario, design_matrix, load_catalog
+from forecasting.interventions.catalog import DEFAULT_CATALOG, _parse_file
 from forecasting.models import make_model
 
 HERE = Path(__file__).resolve().parent
@@ -220,6 +222,40 @@ def _user_catalog(
     return path
 
 
+CATALOG_PATH = f"forecasting/interventions/{DEFAULT_CATALOG}"
+
+
+@cache
+def catalog_at(revision: str) -> Catalog:
+    """The default catalog as committed at ``revision``."""
+    text = subprocess.run(
+        ["git", "show", f"{revision}:{CATALOG_PATH}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / DEFAULT_CATALOG
+        path.write_text(text)
+        events, groups = _parse_file(path, f"{CATALOG_PATH} at {revision}")
+    return Catalog(events, groups, sources=[f"{CATALOG_PATH} at {revision}"])
+
+
+def study_catalog(config: dict, user_file: Path | None = None) -> Catalog:
+    """The catalog a study runs under: the shipped one, or the one committed at the config's
+    ``catalog_at`` revision; with ``user_file``'s events (the injected one) added."""
+    if not config.get("catalog_at"):
+        return load_catalog(user_files=[user_file] if user_file else [])
+    base = catalog_at(config["catalog_at"])
+    if user_file is None:
+        return base
+    events, groups = _parse_file(user_file, str(user_file))
+    return Catalog(
+        [*base.events, *events], [*base.groups, *groups], [*base.sources, str(user_file)]
+    )
+
+
 def _project_estimates(task: Task, y: pd.Series, config: dict) -> list[dict]:
     onset = pd.Timestamp(task.onset)
     end = onset + pd.DateOffset(months=config["post_months"] - 1)
@@ -233,7 +269,7 @@ def _project_estimates(task: Task, y: pd.Series, config: dict) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
         for method, shape in shapes:
             path = _user_catalog(Path(folder), task.onset, shape, int(np.sign(task.effect_pct)))
-            catalog = load_catalog(user_files=[path])
+            catalog = study_catalog(config, path)
             X = design_matrix(catalog, task.key, y.index[0], y.index[-1])
             model = make_model(config["model"]["name"], **config["model"]["params"])
             model.fit(y, X)
