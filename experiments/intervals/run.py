@@ -49,6 +49,7 @@ from experiments.accuracy.run import (
     summarise,
     table_text,
 )
+from experiments.intervals.alternatives import signed_pooled, statsforecast_conformal
 from forecasting.backtest import backtest, observed_by, score_terms, seasonal_scales
 from forecasting.calibration import Calibrator
 from forecasting.data import ObservationStore
@@ -78,6 +79,8 @@ BENCH_H = 12
 GRID_START = "2002-11"
 MIN_TRAIN_MONTHS = 36
 TODAY = "today's method: own errors, 36-month window (bands made well-formed)"
+SIGNED = "signed quantiles per step (the chosen pooled scaling)"
+STATSFORECAST = "statsforecast Naive (log1p) + ConformalIntervals"
 
 
 def backtests(config: dict, acc: dict, panel: pd.DataFrame):
@@ -194,8 +197,8 @@ def label(params: dict) -> str:
     return ", ".join(parts)
 
 
-def pooled(frames, histories, level, params) -> dict[str, pd.DataFrame]:
-    calibrator = PooledCalibrator(
+def pooled_calibrator(level: list[int], params: dict) -> PooledCalibrator:
+    return PooledCalibrator(
         level,
         params["volatility_months"],
         params["window_months"],
@@ -203,6 +206,10 @@ def pooled(frames, histories, level, params) -> dict[str, pd.DataFrame]:
         params.get("volatility_power", 1.0),
         params.get("volatility_statistic", "mean"),
     )
+
+
+def pooled(frames, histories, level, params) -> dict[str, pd.DataFrame]:
+    calibrator = pooled_calibrator(level, params)
     return rolling_calibrate_pooled(frames, histories, calibrator, params.get("aci_gamma"))
 
 
@@ -259,6 +266,20 @@ def main() -> None:
         name = run_variant({**variants[best][0], "aci_gamma": gamma})
         if in_band(tuning[name], band) and tuning[name]["score"] < tuning[chosen]["score"]:
             chosen = name
+
+    # The alternatives (alternatives.py), scored beside; the served family stays the pooled one.
+    def add(name: str, params: dict, found: dict) -> None:
+        variants[name] = (params, found)
+        tuning[name] = tuning_summary(pair_scores(found, histories, level, tune, short), level)
+        log.info("%s: %s", name, tuning[name])
+
+    base = {k: v for k, v in variants[chosen][0].items() if k != "aci_gamma"}
+    calibrator = pooled_calibrator(level, base)
+    add(SIGNED, base, signed_pooled(frames, histories, level, calibrator))
+    wanted = sorted({*tune, *acc["cutoffs"]})
+    for windows in config["statsforecast_n_windows"]:
+        found = statsforecast_conformal(histories, wanted, level, windows)
+        add(f"{STATSFORECAST}, n_windows {windows}", {"n_windows": windows}, found)
 
     # The benchmark's pairs: every variant beside the peers' rows, same pairs for everyone.
     peers = pd.read_csv(ROOT / "experiments/accuracy/forecasts.csv.gz", parse_dates=[CUTOFF, DS])
