@@ -37,11 +37,12 @@ estimated effects. Three methods:
     the reference to that forecast on the log scale.
 ``controls``
     ``pre_period`` with control series as regressors: other series the scenario's events do not
-    act on, chosen from the engine's ``candidates`` by the catalog's scopes and the months before
-    the change, so that what the series shares with them after the change is in the
-    counterfactual (CausalImpact with control series; :mod:`forecasting.counterfactual.controls`
-    says which series qualify). Past months only; where no series qualifies the answer comes
-    from ``regressor`` and says so.
+    act on (encounter series, else flows counted upstream of Mexico), chosen from the engine's
+    ``candidates`` by the catalog's scopes and the months before the change, or named by the
+    request, so that what the series shares with them after the change is in the counterfactual
+    (CausalImpact with control series; :mod:`forecasting.counterfactual.donors` says which
+    series qualify). Past months only; where no series qualifies the answer comes from
+    ``regressor`` and says so.
 
 Column naming (frame and JSON rows): ``ds``, ``observed`` (bool), then for each quantity ``q`` in
 ``reference``, ``counterfactual``, ``effect``, ``cumulative_effect``: ``q`` (mean over paths, on
