@@ -15,6 +15,7 @@ from forecasting.counterfactual import (
     counterfactual_columns,
     describe_scenario,
 )
+from forecasting.counterfactual.engine import WHY_REGRESSOR
 from forecasting.errors import DataError, NotFittedError, ScenarioError
 from forecasting.frame import DS
 from forecasting.interventions import Catalog, Scenario
@@ -360,7 +361,8 @@ def test_a_sarimax_with_several_orders_mixes_them_by_aic_weight(usbp):
     chosen = next(e for _, e in members if e.model is model)
     assert chosen is engine
     mixed = engine.run(REMOVE_SURGE, "2024-01", "2024-06")
-    assert "effects averaged over SARIMA orders weighted by AIC" in mixed.notes[-1]
+    assert "effects averaged over SARIMA orders weighted by AIC" in mixed.notes[-2]
+    assert mixed.notes[-1] == WHY_REGRESSOR
     single = CounterfactualEngine(model, usbp.y, usbp.X, usbp.catalog, USBP, average_orders=False)
     other = next(e for _, e in members if e is not engine)
     alone = [e.run(REMOVE_SURGE, "2024-01", "2024-06").totals["effect"] for e in (single, other)]
