@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from experiments import protocol_args, provenance
-from forecasting.counterfactual import CounterfactualEngine
+from forecasting.counterfactual import CONTROLS, REGRESSOR, CounterfactualEngine, panel_candidates
 from forecasting.data import ObservationStore
 from forecasting.frame import COUNTERFACTUAL, EFFECT, REFERENCE, hi_col, lo_col, series_history
 from forecasting.home import encounters_home
@@ -55,10 +55,12 @@ def fit(panel, catalog, key: str, indicator: str | None, leave_out: str | None):
     return model, y, X
 
 
-def answer(config: dict, engine: CounterfactualEngine, scenario: Scenario) -> dict:
-    result = engine.run(scenario, config["start"], config["end"], level=config["level"])
+def answer(
+    config: dict, engine: CounterfactualEngine, scenario: Scenario, method: str = REGRESSOR
+) -> dict:
+    result = engine.run(scenario, config["start"], config["end"], method, config["level"])
     totals = result.totals
-    out = {"summary": result.summary, "notes": list(result.notes)}
+    out = {"method": result.method, "summary": result.summary, "notes": list(result.notes)}
     for name in (REFERENCE, COUNTERFACTUAL, EFFECT, EFFECT_PCT):
         out[name] = round(totals[name], 1)
         for lv in config["level"]:
@@ -80,7 +82,9 @@ def run(config: dict) -> dict:
     for entry in config["series"]:
         key, indicator = entry["key"], entry["indicator"]
         model, y, X = fit(panel, catalog, key, None, None)
-        engine = CounterfactualEngine(model, y, X, catalog, key, config["n_paths"])
+        engine = CounterfactualEngine(
+            model, y, X, catalog, key, config["n_paths"], candidates=panel_candidates(panel)
+        )
         event = Scenario.from_data({"remove": [{"event": config["event"]}]})
         model_b, y_b, X_b = fit(panel, catalog, key, indicator, config["event"])
         engine_b = CounterfactualEngine(model_b, y_b, X_b, catalog, key, config["n_paths"])
@@ -99,6 +103,7 @@ def run(config: dict) -> dict:
         coef = model_b.results_.params.get(f"indicator:{indicator}")
         results[key] = {
             "event_removed": answer(config, engine, event),
+            "event_removed_controls": answer(config, engine, event, CONTROLS),
             "indicator_held": answer(config, engine_b, hold),
             "indicator_elasticity": None if coef is None else round(float(coef), 3),
         }
@@ -126,6 +131,11 @@ def markdown(config: dict, results: dict) -> str:
     for key, r in results.items():
         for label, a in (
             (f"without `{config['event']}` (dated event)", r["event_removed"]),
+            (
+                f"without `{config['event']}`, method {r['event_removed_controls']['method']} "
+                "(flows upstream of Mexico as controls)",
+                r["event_removed_controls"],
+            ),
             (
                 f"presentations held at {config['hold']} (elasticity {r['indicator_elasticity']})",
                 r["indicator_held"],
