@@ -12,7 +12,7 @@ UV := UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==$(UV_VERSION)
-	$(UV) sync --locked --quiet --extra test --extra server
+	$(UV) sync --locked --quiet --extra test --extra server --extra bench
 	touch $@
 
 up: $(VENV)/.installed
@@ -27,5 +27,4 @@ lint: $(VENV)/.installed
 
 # Benchmarks (minutes to hours on 2 cores; not part of the tests).
 accuracy: $(VENV)/.installed
-	$(UV) sync --locked --quiet --extra test --extra server --extra bench
 	$(PY) -m experiments.accuracy.run
