@@ -22,6 +22,7 @@ from forecasting.frame import control_column
 from forecasting.interventions import Scenario, design_matrix, load_catalog
 from forecasting.interventions.scope import parse_series_key
 from forecasting.models import SARIMAX
+from tests.controls_note import listed_controls
 from tests.forecasting.fitted_series import VENEZUELA, default_catalog, sarimax
 
 SURGE = Scenario.from_data({"remove": [{"event": "mx_enforcement_2023_12"}]})
@@ -173,16 +174,12 @@ def test_controls_recover_an_effect_that_its_controls_would_have_hidden(candidat
     note = next(n for n in controls.notes if n.startswith("controls:"))
     assert LAREDO in note and "s.e." in note
     # Laredo's weight near its true elasticity of 1, with its uncertainty in the draws.
-    fit = engine.controls_engine(onset, _chosen(controls), pd.Timestamp("2011-05-01"))
+    fit = engine.controls_engine(
+        onset, tuple(listed_controls(controls.notes)), pd.Timestamp("2011-05-01")
+    )
     j = fit.reg.index(control_column(LAREDO))
     assert 0.6 < fit.reg.beta[j] < 1.4
     assert fit.beta_draws[:, j].std() > 0
-
-
-def _chosen(result) -> tuple[str, ...]:
-    note = next(n for n in result.notes if n.startswith("controls:"))
-    listed = note.split("weights (elasticities of log1p counts): ")[1].split("; ")
-    return tuple(part.split(" ")[0] for part in listed)
 
 
 def test_the_seeds_question_is_answered_from_flows_upstream_of_mexico(venezuela):
@@ -190,7 +187,7 @@ def test_the_seeds_question_is_answered_from_flows_upstream_of_mexico(venezuela)
     entries are counted before migrants reach Mexico, so they are the controls."""
     result = venezuela.run(SURGE, "2024-01", "2024-06", CONTROLS, [95])
     assert result.method == CONTROLS
-    chosen = _chosen(result)
+    chosen = listed_controls(result.notes)
     assert chosen and all(k.startswith(("panama/darien/", "honduras/inm/")) for k in chosen)
     note = next(n for n in result.notes if n.startswith("controls:"))
     # Fitted on the months every control was observed in: Darién's monthly figures start 2020.

@@ -19,6 +19,7 @@ from forecasting.home import encounters_home
 from forecasting.interventions import ENV_CATALOG
 from pipelines import counterfactual_cmd
 from pipelines.counterfactual_cmd import FittedSeries, counterfactual, decompose, sensitivity
+from tests.controls_note import listed_controls
 from tests.forecasting import fitted_series
 
 REMOVE = "{remove: [{event: mx_enforcement_2023_12}]}"
@@ -136,31 +137,29 @@ def _controls(run, scenario: str, start: str, end: str, *named: str) -> dict:
     return json.loads(result.output)
 
 
-def _listed(answer: dict) -> list[str]:
-    note = next(n for n in answer["notes"] if n.startswith("controls: the counterfactual"))
-    parts = note.split("weights (elasticities of log1p counts): ")[1].split("; ")
-    return [part.split(" ")[0] for part in parts]
-
-
 def test_counterfactual_controls_method_lists_its_controls(run):
     parole = _controls(run, "{remove: [{event: us_venezuela_parole_2022}]}", "2022-10", "2023-03")
     assert parole["method"] == "controls"
-    assert all(k.startswith("southwest/usbp/citizenship=") for k in _listed(parole))
+    assert all(
+        k.startswith("southwest/usbp/citizenship=") for k in listed_controls(parole["notes"])
+    )
     # The seed's question: Mexico's surge acts on every encounter series; the flows counted
     # before migrants reach Mexico are the controls.
     surge = _controls(run, REMOVE, "2024-01", "2024-06")
     assert surge["method"] == "controls"
-    assert all(k.startswith(("panama/darien/", "honduras/inm/")) for k in _listed(surge))
+    assert all(
+        k.startswith(("panama/darien/", "honduras/inm/")) for k in listed_controls(surge["notes"])
+    )
     # Named by the user instead: used as named, in that order.
     named = _controls(run, REMOVE, "2024-01", "2024-06", DARIEN, HONDURAS)
-    assert _listed(named) == [DARIEN, HONDURAS]
+    assert listed_controls(named["notes"]) == [DARIEN, HONDURAS]
     assert named["totals"] != surge["totals"]
 
 
 def test_a_named_control_the_choice_would_exclude_is_used_and_flagged(run):
     mexicans = "southwest/usbp/citizenship=mexico"
     answer = _controls(run, REMOVE, "2024-01", "2024-06", mexicans)
-    assert _listed(answer) == [mexicans]
+    assert listed_controls(answer["notes"]) == [mexicans]
     assert any(
         n == f"controls: {mexicans} was named by the request; the automatic choice would exclude "
         "it (in the scope of an event the scenario changes)"

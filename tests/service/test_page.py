@@ -174,6 +174,19 @@ def _settled(page: Page) -> dict:
     return states
 
 
+def _set_and_wait(page: Page, field: str, value: str) -> None:
+    """Sets a counterfactual form field as a user would (a change event) and waits for the
+    panel's new answer."""
+    page.evaluate(
+        f"(() => {{ $('cf-panel').dataset.method = ''; $('{field}').value = '{value}';"
+        f" $('{field}').dispatchEvent(new Event('change', {{bubbles: true}})); }})()"
+    )
+    _wait_for(
+        page,
+        "$('cf-panel').dataset.state === 'loaded' && $('cf-panel').dataset.method !== ''",
+    )
+
+
 def _hover(page: Page, chart: str, ds: str) -> str:
     """Moves the mouse (a real input event) over month ``ds`` of a uPlot chart; the tip's text."""
     x, y = page.evaluate(
@@ -277,43 +290,20 @@ def test_every_panel_loads_and_hover_shows_the_api_values(server, api, tmp_path)
 
         # The controls method: the page says which method answered (controls, or the regressor
         # it fell back to) and lists the answer's notes, where the controls' weights are.
-        page.evaluate(
-            "(() => { $('cf-panel').dataset.method = ''; $('cf-method').value = 'controls';"
-            " $('cf-method').dispatchEvent(new Event('change', {bubbles: true})); })()"
-        )
-        _wait_for(
-            page,
-            "$('cf-panel').dataset.state === 'loaded' && $('cf-panel').dataset.method !== ''",
-        )
-        controls = api.post(
-            "/v1/counterfactual",
-            json={
-                "series": UCM_KEY,
-                "scenario": {"scale": [{"event": event["regressor"], "factor": 0.5}]},
-                "method": "controls",
-            },
-        ).json()
+        body = {
+            "series": UCM_KEY,
+            "scenario": {"scale": [{"event": event["regressor"], "factor": 0.5}]},
+            "method": "controls",
+        }
+        _set_and_wait(page, "cf-method", "controls")
+        controls = api.post("/v1/counterfactual", json=body).json()
         assert page.evaluate("$('cf-panel').dataset.method") == controls["method"]
         notes = page.evaluate("[...$('cf-notes').children].map((li) => li.textContent)")
         assert notes == controls["notes"]
         # The user's own controls replace the automatic choice: the same answer as the API's.
-        page.evaluate(
-            "(() => { $('cf-panel').dataset.method = '';"
-            " $('cf-controls').value = 'honduras/inm/irregular-entries';"
-            " $('cf-controls').dispatchEvent(new Event('change', {bubbles: true})); })()"
-        )
-        _wait_for(
-            page,
-            "$('cf-panel').dataset.state === 'loaded' && $('cf-panel').dataset.method !== ''",
-        )
+        _set_and_wait(page, "cf-controls", "honduras/inm/irregular-entries")
         named = api.post(
-            "/v1/counterfactual",
-            json={
-                "series": UCM_KEY,
-                "scenario": {"scale": [{"event": event["regressor"], "factor": 0.5}]},
-                "method": "controls",
-                "controls": ["honduras/inm/irregular-entries"],
-            },
+            "/v1/counterfactual", json={**body, "controls": ["honduras/inm/irregular-entries"]}
         ).json()
         assert named["method"] == "controls"
         notes = page.evaluate("[...$('cf-notes').children].map((li) => li.textContent)")

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from tests.controls_note import listed_controls
 from tests.service.conftest import CATALOG_SCENARIO, EVENT, NAIVE_KEY, SECTOR_KEY, UCM_KEY
 
 pytestmark = pytest.mark.slow
@@ -257,12 +258,6 @@ def test_counterfactual_pre_period_and_future_span(api):
     assert not any(r["observed"] for r in rows)
 
 
-def _listed(answer: dict) -> list[str]:
-    note = next(n for n in answer["notes"] if n.startswith("controls: the counterfactual"))
-    parts = note.split("weights (elasticities of log1p counts): ")[1].split("; ")
-    return [part.split(" ")[0] for part in parts]
-
-
 def test_counterfactual_controls_method_lists_the_controls_that_answered(api):
     """The served series are a total, a sector and a citizenship, all in the scope of Mexico's
     surge: the bundle's upstream indicators (Darién, Honduras) are the controls."""
@@ -271,7 +266,7 @@ def test_counterfactual_controls_method_lists_the_controls_that_answered(api):
     assert controls.status_code == 200, controls.text
     answer = controls.json()
     assert answer["method"] == "controls"
-    chosen = _listed(answer)
+    chosen = listed_controls(answer["notes"])
     assert chosen and all(k.startswith(("panama/darien/", "honduras/inm/")) for k in chosen)
     regressor = api.post("/v1/counterfactual", json=body).json()
     assert answer["totals"] != regressor["totals"]
@@ -280,7 +275,7 @@ def test_counterfactual_controls_method_lists_the_controls_that_answered(api):
         "/v1/counterfactual",
         json={**body, "method": "controls", "controls": ["honduras/inm/irregular-entries"]},
     ).json()
-    assert _listed(named) == ["honduras/inm/irregular-entries"]
+    assert listed_controls(named["notes"]) == ["honduras/inm/irregular-entries"]
     chart = api.get(
         "/v1/counterfactual.png",
         params={"series": UCM_KEY, "scenario": json.dumps(CATALOG_SCENARIO), "method": "controls"},
