@@ -67,7 +67,7 @@ from experiments.counterfactual.run import (
     summary,
 )
 from forecasting.counterfactual import CONTROLS, CounterfactualEngine, panel_candidates
-from forecasting.counterfactual.donors import choose_controls
+from forecasting.counterfactual.donors import ControlQuestion
 from forecasting.data import ObservationStore
 from forecasting.frame import EFFECT, control_column, hi_col, lo_col, series_history
 from forecasting.home import encounters_home
@@ -194,7 +194,8 @@ def _controls_estimates(task: Task, y: pd.Series, config: dict) -> list[dict]:
         }
         return row, engine
 
-    keys, _ = choose_controls(catalog, task.key, remove, candidates(), y.loc[y.index < onset], end)
+    pre = y.loc[y.index < onset]
+    keys, _ = ControlQuestion(catalog, task.key, remove, candidates(), pre, end).choose()
     clean, engine = estimate("controls", candidates(), None)
     rows = [clean]
     with_causalimpact = "causalimpact_controls" in config["methods"] and keys

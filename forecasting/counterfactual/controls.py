@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from forecasting.counterfactual.donors import choose_controls, named_controls, observed_from
+from forecasting.counterfactual.donors import ControlQuestion, observed_from
 from forecasting.counterfactual.pre_period import months_before
 from forecasting.counterfactual.result import Paths
 from forecasting.errors import ScenarioError
@@ -121,13 +121,15 @@ class Controls:
         t0, first = self._first_change(scenario, changed, CONTROLS)
         last = self.months[rows[-1]]
         y_pre = self._months_before(first)
-        question = (self.catalog, self.series_key, scenario, self.candidates, y_pre, last)
+        question = ControlQuestion(
+            self.catalog, self.series_key, scenario, self.candidates, y_pre, last
+        )
         if named:
-            keys, warnings = named_controls(*question, named)
+            keys, warnings = question.named(named)
             notes.extend(warnings)
             excluded = {}
         else:
-            keys, excluded = choose_controls(*question)
+            keys, excluded = question.choose()
         if not keys:
             why = "; ".join(f"{reason}: {n}" for reason, n in excluded.items()) or (
                 "no candidate series were given"

@@ -1,7 +1,7 @@
 """Which series may serve as the controls of a counterfactual: the donor pool of the
 ``controls`` method (:mod:`forecasting.counterfactual.controls`).
 
-**Which series qualify** (:func:`choose_controls`), from the candidates the engine was given
+**Which series qualify** (:meth:`ControlQuestion.choose`), from the candidates the engine was given
 (the store's encounter series and upstream indicators for a refit; the served series and the
 upstream indicators the training read for the champion). An encounter series qualifies if it
 
@@ -42,15 +42,16 @@ figures (``experiments/counterfactual/results-preregistered*.md``). Only months 
 change rank and weigh the controls; their months after it are the regressors' values the
 forecast is conditioned on, and are read only to check that they stay in range.
 
-A request may name its own controls instead (:func:`named_controls`): each must be a candidate
-observed as above, and the answer's notes say which the automatic choice would have excluded,
-and why.
+A request may name its own controls instead (:meth:`ControlQuestion.named`): each must be a
+candidate observed as above, and the answer's notes say which the automatic choice would have
+excluded, and why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -135,33 +136,8 @@ def disjoint(a: SeriesKey, b: SeriesKey) -> bool:
 
 
 @dataclass(frozen=True)
-class _Question:
-    """What decides whether a candidate is a control: the series, the scenario's events and
-    the months (``first`` the first changed, ``months`` from the fit's first to the span's
-    last, of which ``n_pre`` before the change)."""
-
-    catalog: Catalog
-    own: SeriesKey
-    moved: frozenset[str]
-    actors: frozenset[str]
-    own_events: frozenset[str]
-    months: pd.DatetimeIndex
-    n_pre: int
-
-    @property
-    def first(self) -> pd.Timestamp:
-        return self.months[self.n_pre]
-
-
-def choose_controls(
-    catalog: Catalog,
-    series_key: str,
-    scenario: Scenario,
-    candidates: Mapping[str, pd.Series],
-    y_pre: pd.Series,
-    last: pd.Timestamp,
-) -> tuple[list[str], dict[str, int]]:
-    """The control series of a counterfactual, best first (see the module docstring).
+class ControlQuestion:
+    """One counterfactual's donor pool: which candidates may be its controls.
 
     Args:
         catalog: the catalog the scenario names events of.
@@ -171,112 +147,130 @@ def choose_controls(
             encounter series nor upstream indicators are not candidates.
         y_pre: the series' counts over the months before the change (the fit window).
         last: the span's last month.
-
-    Returns:
-        The chosen keys, and per reason the number of candidates it excluded.
     """
-    q = _question(catalog, series_key, scenario, y_pre, last)
-    excluded: dict[str, int] = {}
-    kept: dict[str, pd.Series] = {}
-    for key, counts in candidates.items():
-        if key == series_key:
-            continue
-        reason, values = _excluded(q, key, counts)
-        if reason is None:
-            kept[key] = values
-        else:
-            excluded[reason] = excluded.get(reason, 0) + 1
-    z = pd.Series(np.log1p(y_pre.to_numpy(dtype=float)), index=y_pre.index)
-    score = {key: _correlation(z, values.iloc[: -_span(q)]) for key, values in kept.items()}
-    against = sum(1 for k in kept if score[k] <= 0)
-    if against:
-        excluded["moving against or apart from the series before the change"] = against
-    # Encounter series first: the validity study measured them. Upstream indicators answer
-    # where none qualifies; they often start later and would shorten the fit.
-    chosen: list[str] = []
-    for tier in (False, True):
-        ranked = sorted(
-            (k for k in kept if score[k] > 0 and upstream(k) is tier), key=lambda k: -score[k]
+
+    catalog: Catalog
+    series_key: str
+    scenario: Scenario
+    candidates: Mapping[str, pd.Series]
+    y_pre: pd.Series
+    last: pd.Timestamp
+
+    @cached_property
+    def own(self) -> SeriesKey:
+        return parse_series_key(self.series_key)
+
+    @cached_property
+    def moved(self) -> tuple:
+        """The events the scenario acts on: a grouped event's whole group."""
+        return tuple(
+            event
+            for change in (*self.scenario.remove, *self.scenario.scale)
+            for event in self.catalog.members(self.catalog.resolve(change.event))
         )
-        if chosen:
-            if ranked:
-                excluded["an upstream indicator, used only where no encounter series qualifies"] = (
-                    len(ranked)
-                )
-            continue
-        chosen, rejected = _in_range_together(ranked, kept, q)
+
+    @cached_property
+    def moved_ids(self) -> frozenset[str]:
+        return frozenset(e.id for e in self.moved)
+
+    @cached_property
+    def own_events(self) -> frozenset[str]:
+        return frozenset(e.id for e in self.catalog.in_scope(self.own))
+
+    @cached_property
+    def months(self) -> pd.DatetimeIndex:
+        """From the fit's first month to the span's last."""
+        return pd.date_range(self.y_pre.index[0], self.last, freq="MS")
+
+    @property
+    def n_pre(self) -> int:
+        return len(self.y_pre)
+
+    @property
+    def first(self) -> pd.Timestamp:
+        """The first month the scenario changes."""
+        return self.months[self.n_pre]
+
+    @property
+    def span(self) -> int:
+        return len(self.months) - self.n_pre
+
+    def choose(self) -> tuple[list[str], dict[str, int]]:
+        """The control series, best first (see the module docstring), and per reason the
+        number of candidates it excluded."""
+        excluded: dict[str, int] = {}
+        kept: dict[str, pd.Series] = {}
+        for key, counts in self.candidates.items():
+            if key == self.series_key:
+                continue
+            reason, values = _excluded(self, key, counts)
+            if reason is None:
+                kept[key] = values
+            else:
+                excluded[reason] = excluded.get(reason, 0) + 1
+        z = pd.Series(np.log1p(self.y_pre.to_numpy(dtype=float)), index=self.y_pre.index)
+        score = {k: _correlation(z, values.iloc[: -self.span]) for k, values in kept.items()}
+        against = sum(1 for k in kept if score[k] <= 0)
+        if against:
+            excluded["moving against or apart from the series before the change"] = against
+
+        def ranked(tier: bool) -> list[str]:
+            tiered = [k for k in kept if score[k] > 0 and upstream(k) is tier]
+            return sorted(tiered, key=lambda k: -score[k])
+
+        # Encounter series first: the validity study measured them. Upstream indicators answer
+        # where none qualifies; they often start later and would shorten the fit.
+        chosen, rejected = _in_range_together(ranked(False), kept, self)
+        later = ranked(True)
+        if chosen and later:
+            excluded["an upstream indicator, used only where no encounter series qualifies"] = len(
+                later
+            )
+        elif not chosen:
+            chosen, more = _in_range_together(later, kept, self)
+            rejected += more
         if rejected:
             excluded["outside its range over the months fitted with the controls before it"] = (
                 rejected
             )
-    return chosen, excluded
+        return chosen, excluded
 
+    def named(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
+        """The user's controls, checked, and notes for those the automatic choice would
+        exclude.
 
-def named_controls(
-    catalog: Catalog,
-    series_key: str,
-    scenario: Scenario,
-    candidates: Mapping[str, pd.Series],
-    y_pre: pd.Series,
-    last: pd.Timestamp,
-    names: Sequence[str],
-) -> tuple[list[str], list[str]]:
-    """The user's controls, checked: notes for those the automatic choice would exclude.
-
-    Raises:
-        ScenarioError: no name, more than ``MAX_CONTROLS``, the series itself, a key that is not
-            a candidate, or one not observed in every month of the span and in at least
-            ``MIN_FIT_MONTHS`` months before the change.
-    """
-    names = list(dict.fromkeys(names))
-    if not 1 <= len(names) <= MAX_CONTROLS:
-        raise ScenarioError(f"controls names 1 to {MAX_CONTROLS} control series; got {len(names)}")
-    q = _question(catalog, series_key, scenario, y_pre, last)
-    notes = []
-    for name in names:
-        if name == series_key or name not in candidates:
+        Raises:
+            ScenarioError: no name, more than ``MAX_CONTROLS``, the series itself, a key that
+                is not a candidate, or one not observed in every month of the span and in at
+                least ``MIN_FIT_MONTHS`` months before the change.
+        """
+        names = list(dict.fromkeys(names))
+        if not 1 <= len(names) <= MAX_CONTROLS:
             raise ScenarioError(
-                f"control {name!r} is not a candidate for {series_key}: name another encounter "
-                f"series or an upstream indicator (keys starting {', '.join(UPSTREAM_SOURCES)})"
+                f"controls names 1 to {MAX_CONTROLS} control series; got {len(names)}"
             )
-        begin = observed_from(candidates[name], q.months)
-        if begin > q.n_pre - MIN_FIT_MONTHS:
-            raise ScenarioError(
-                f"control {name!r} is not observed in every month from {q.first:%Y-%m} to "
-                f"{q.months[-1]:%Y-%m} and in at least {MIN_FIT_MONTHS} months before"
-            )
-        reason = _rule_excluded(q, name) or _level_and_range(q, candidates[name], begin)[0]
-        if reason is not None:
-            notes.append(
-                f"controls: {name} was named by the request; the automatic choice would exclude "
-                f"it ({reason})"
-            )
-    return names, notes
-
-
-def _question(
-    catalog: Catalog, series_key: str, scenario: Scenario, y_pre: pd.Series, last: pd.Timestamp
-) -> _Question:
-    # The scenario acts on an event's regressor: a grouped event's whole group.
-    moved = [
-        event
-        for change in (*scenario.remove, *scenario.scale)
-        for event in catalog.members(catalog.resolve(change.event))
-    ]
-    own = parse_series_key(series_key)
-    return _Question(
-        catalog,
-        own,
-        frozenset(e.id for e in moved),
-        frozenset(e.actor for e in moved),
-        frozenset(e.id for e in catalog.in_scope(own)),
-        pd.date_range(y_pre.index[0], last, freq="MS"),
-        len(y_pre),
-    )
-
-
-def _span(q: _Question) -> int:
-    return len(q.months) - q.n_pre
+        notes = []
+        for name in names:
+            if name == self.series_key or name not in self.candidates:
+                raise ScenarioError(
+                    f"control {name!r} is not a candidate for {self.series_key}: name another "
+                    "encounter series or an upstream indicator (keys starting "
+                    f"{', '.join(UPSTREAM_SOURCES)})"
+                )
+            observed = self.candidates[name].reindex(self.months)
+            begin = _first_of_run(observed)
+            if begin > self.n_pre - MIN_FIT_MONTHS:
+                raise ScenarioError(
+                    f"control {name!r} is not observed in every month from {self.first:%Y-%m} "
+                    f"to {self.months[-1]:%Y-%m} and in at least {MIN_FIT_MONTHS} months before"
+                )
+            reason = _rule_excluded(self, name) or _level_and_range(self, observed, begin)[0]
+            if reason is not None:
+                notes.append(
+                    f"controls: {name} was named by the request; the automatic choice would "
+                    f"exclude it ({reason})"
+                )
+        return names, notes
 
 
 def _correlation(z: pd.Series, values: pd.Series) -> float:
@@ -290,7 +284,7 @@ def _correlation(z: pd.Series, values: pd.Series) -> float:
 
 
 def _in_range_together(
-    ranked: list[str], kept: Mapping[str, pd.Series], q: _Question
+    ranked: list[str], kept: Mapping[str, pd.Series], q: ControlQuestion
 ) -> tuple[list[str], int]:
     """The best ``MAX_CONTROLS`` of ``ranked`` whose span stays within their range over the
     months all of them are fitted on (from the latest first month among them), and how many
@@ -302,7 +296,7 @@ def _in_range_together(
             break
         trial = [*chosen, key]
         start = max(kept[k].index[0] for k in trial)
-        if all(_in_range(kept[k].loc[start:], _span(q)) for k in trial):
+        if all(_in_range(kept[k].loc[start:], q.span) for k in trial):
             chosen = trial
         else:
             rejected += 1
@@ -314,13 +308,14 @@ def _in_range(values: pd.Series, span: int) -> bool:
     return bool(pre.min() <= after.min() and after.max() <= pre.max())
 
 
-def _excluded(q: _Question, key: str, counts: pd.Series) -> tuple[str | None, pd.Series]:
+def _excluded(q: ControlQuestion, key: str, counts: pd.Series) -> tuple[str | None, pd.Series]:
     """Why ``key`` cannot be a control, or None and its ``log1p`` counts from its first month
     in the fit window through the span."""
     reason = _rule_excluded(q, key)
     if reason is not None:
         return reason, counts
-    begin = observed_from(counts, q.months)
+    observed = counts.reindex(q.months)
+    begin = _first_of_run(observed)
     if not upstream(key) and begin > 0:
         return "not observed in every month of the fit and the span", counts
     if begin > q.n_pre - MIN_FIT_MONTHS:
@@ -328,37 +323,39 @@ def _excluded(q: _Question, key: str, counts: pd.Series) -> tuple[str | None, pd
             f"observed in fewer than {MIN_FIT_MONTHS} months before the change or not in every "
             "month of the span"
         ), counts
-    return _level_and_range(q, counts, begin)
+    return _level_and_range(q, observed, begin)
 
 
-def _rule_excluded(q: _Question, key: str) -> str | None:
+def _rule_excluded(q: ControlQuestion, key: str) -> str | None:
     return _upstream_excluded(q) if upstream(key) else _encounter_excluded(q, key)
 
 
-def _level_and_range(q: _Question, counts: pd.Series, begin: int) -> tuple[str | None, pd.Series]:
-    observed = counts.reindex(q.months)
+def _level_and_range(
+    q: ControlQuestion, observed: pd.Series, begin: int
+) -> tuple[str | None, pd.Series]:
+    """``observed``: the counts over ``q.months``, every month from ``begin`` on."""
     if observed.iloc[q.n_pre - LEVEL_MONTHS : q.n_pre].mean() < MIN_CONTROL_LEVEL:
-        return f"under {MIN_CONTROL_LEVEL:.0f} a month before the change", counts
+        return f"under {MIN_CONTROL_LEVEL:.0f} a month before the change", observed
     values = np.log1p(observed.iloc[begin:])
-    if not _in_range(values, _span(q)):
-        return "outside its range of the months before the change", counts
+    if not _in_range(values, q.span):
+        return "outside its range of the months before the change", observed
     return None, values
 
 
-def _upstream_excluded(q: _Question) -> str | None:
-    if not q.actors <= DOWNSTREAM_ACTORS:
+def _upstream_excluded(q: ControlQuestion) -> str | None:
+    if not {e.actor for e in q.moved} <= DOWNSTREAM_ACTORS:
         return "an upstream indicator, but the scenario changes an event that may act upstream"
     return None
 
 
-def _encounter_excluded(q: _Question, key: str) -> str | None:
+def _encounter_excluded(q: ControlQuestion, key: str) -> str | None:
     other = _encounter_key(key)
     if other is None:
         return "not an encounter series or an upstream indicator"
     if not disjoint(q.own, other):
         return "counts encounters the series counts"
     events = q.catalog.in_scope(other)
-    if any(e.id in q.moved for e in events):
+    if any(e.id in q.moved_ids for e in events):
         return "in the scope of an event the scenario changes"
     for e in events:
         if e.id in q.own_events:
@@ -373,5 +370,9 @@ def _encounter_excluded(q: _Question, key: str) -> str | None:
 def observed_from(counts: pd.Series, months: pd.DatetimeIndex) -> int:
     """The position in ``months`` from which ``counts`` has every month (a series may start
     later, or miss months); ``len(months)`` when it lacks the last."""
-    gaps = np.flatnonzero(counts.reindex(months).isna().to_numpy())
+    return _first_of_run(counts.reindex(months))
+
+
+def _first_of_run(observed: pd.Series) -> int:
+    gaps = np.flatnonzero(observed.isna().to_numpy())
     return int(gaps[-1]) + 1 if len(gaps) else 0

@@ -15,7 +15,7 @@ from forecasting.counterfactual import (
     CounterfactualEngine,
     panel_candidates,
 )
-from forecasting.counterfactual.donors import MAX_CONTROLS, choose_controls, disjoint
+from forecasting.counterfactual.donors import MAX_CONTROLS, ControlQuestion, disjoint
 from forecasting.data import ObservationStore
 from forecasting.errors import DataError, ScenarioError
 from forecasting.frame import control_column
@@ -71,9 +71,9 @@ def test_disjoint_series_count_no_encounter_in_common(a, b, expected):
 def test_controls_are_disjoint_untouched_and_chosen_before_the_change(candidates):
     catalog = default_catalog()
     y_pre = candidates[VENEZUELA].loc["2014-10":"2022-09"]
-    keys, excluded = choose_controls(
+    keys, excluded = ControlQuestion(
         catalog, VENEZUELA, PAROLE, candidates, y_pre, pd.Timestamp("2023-03-01")
-    )
+    ).choose()
     assert 0 < len(keys) <= MAX_CONTROLS
     moved = {e.id for e in catalog.members("chnv_2022")}
     own = parse_series_key(VENEZUELA)
@@ -86,14 +86,16 @@ def test_controls_are_disjoint_untouched_and_chosen_before_the_change(candidates
     # Months after the change rank nothing: any values in range give one choice ...
     end = pd.Timestamp("2023-03-01")
     choices = [
-        choose_controls(catalog, VENEZUELA, PAROLE, _flat_after(candidates, q), y_pre, end)[0]
+        ControlQuestion(
+            catalog, VENEZUELA, PAROLE, _flat_after(candidates, q), y_pre, end
+        ).choose()[0]
         for q in (0.1, 0.5, 0.9)
     ]
     assert choices[0] == choices[1] == choices[2]
     assert len(choices[0]) == MAX_CONTROLS
     # ... and a control that leaves its range would make the counterfactual an extrapolation.
     later = {k: v.where(v.index < "2022-10", v * 1000 + 1000) for k, v in candidates.items()}
-    none, why = choose_controls(catalog, VENEZUELA, PAROLE, later, y_pre, end)
+    none, why = ControlQuestion(catalog, VENEZUELA, PAROLE, later, y_pre, end).choose()
     assert none == []
     assert why["outside its range of the months before the change"] >= len(keys)
 
@@ -115,7 +117,7 @@ def test_a_control_leaving_its_range_is_not_chosen(candidates, tmp_path):
     )
     y_pre = candidates[nicaragua].loc["2011-02":"2019-01"]
     end = pd.Timestamp("2020-01-01")
-    keys, excluded = choose_controls(catalog, nicaragua, INJECTED, candidates, y_pre, end)
+    keys, excluded = ControlQuestion(catalog, nicaragua, INJECTED, candidates, y_pre, end).choose()
     assert "southwest/usbp/citizenship=brazil" not in keys
     assert excluded["outside its range of the months before the change"] >= 2
     for key in keys:
