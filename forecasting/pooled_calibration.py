@@ -211,16 +211,20 @@ class PooledCalibrator:
         return Calibrator.from_factors(self.quantiles_ * scale)
 
 
-def step_quantiles(known: pd.DataFrame, steps: np.ndarray, levels: Mapping) -> pd.DataFrame:
+def step_quantiles(
+    known: pd.DataFrame, steps: np.ndarray, levels: Mapping, scores: np.ndarray | None = None
+) -> pd.DataFrame:
     """Per step, the weighted conformal quantile (:func:`conformal_quantile`) of the absolute
-    scaled errors of ``known`` (:meth:`PooledCalibrator.known`) at each level's fraction
-    (``levels``: column name -> fraction in (0, 1)). A step whose scores are too few for a
-    level pools its neighbours ``step - b .. step + b``, with the smallest ``b`` that suffices.
+    scaled errors of ``known`` (:meth:`PooledCalibrator.known`), or of ``scores`` (one per row
+    of ``known``), at each level's fraction (``levels``: column name -> fraction in (0, 1)). A
+    step whose scores are too few for a level pools its neighbours ``step - b .. step + b``,
+    with the smallest ``b`` that suffices.
 
     Raises:
         DataError: too few scores even with every step pooled.
     """
-    scores = np.abs(known[SCALED].to_numpy())
+    if scores is None:
+        scores = np.abs(known[SCALED].to_numpy())
     weights = known[WEIGHT].to_numpy()
     row_steps = known[STEP].to_numpy()
     out: dict = {name: [] for name in levels}

@@ -16,7 +16,6 @@ calibrated backtests, so every table of ``run.py`` scores them beside the others
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -26,14 +25,8 @@ import pandas as pd
 from forecasting.calibration import well_formed
 from forecasting.errors import DataError
 from forecasting.frame import CUTOFF, DS, MEAN, STEP, UNIQUE_ID, Y, hi_col, lo_col
-from forecasting.pooled_calibration import (
-    SCALED,
-    WEIGHT,
-    PooledCalibrator,
-    conformal_quantile,
-)
+from forecasting.pooled_calibration import SCALED, PooledCalibrator, step_quantiles
 
-log = logging.getLogger("intervals")
 #: The months each statsforecast cross-validation window holds: the benchmark's horizon.
 CONFORMAL_H = 12
 
@@ -79,32 +72,13 @@ def _sides(
     known: pd.DataFrame, steps: np.ndarray, level: Sequence[int]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per step and level, how far above and below the mean (scaled log units, at least 0) the
-    band reaches; a step with too few errors pools its neighbours, as the pooled calibration
-    does."""
-    scores = known[SCALED].to_numpy()
-    weights = known[WEIGHT].to_numpy()
-    row_steps = known[STEP].to_numpy()
-    up: dict[int, list[float]] = {lv: [] for lv in level}
-    down: dict[int, list[float]] = {lv: [] for lv in level}
-    for step in steps:
-        for b in range(len(steps) + 1):
-            near = np.abs(row_steps - step) <= b
-            found = {
-                lv: (
-                    conformal_quantile(scores[near], (1 + lv / 100) / 2, weights[near]),
-                    conformal_quantile(-scores[near], (1 + lv / 100) / 2, weights[near]),
-                )
-                for lv in level
-            }
-            if all(np.isfinite(v).all() for v in found.values()):
-                break
-        else:
-            raise DataError(f"too few errors for the signed quantiles; got {len(scores)}")
-        for lv, (hi, lo) in found.items():
-            up[lv].append(max(hi, 0.0))
-            down[lv].append(max(lo, 0.0))
-    index = pd.Index(steps, name=STEP)
-    return well_formed(pd.DataFrame(up, index=index)), well_formed(pd.DataFrame(down, index=index))
+    band reaches: the signed errors' conformal quantiles, pooled over neighbouring steps where
+    too few, as the pooled calibration does."""
+    signed = known[SCALED].to_numpy()
+    fractions = {lv: (1 + lv / 100) / 2 for lv in level}
+    up = step_quantiles(known, steps, fractions, signed).clip(lower=0)
+    down = step_quantiles(known, steps, fractions, -signed).clip(lower=0)
+    return well_formed(up), well_formed(down)
 
 
 def statsforecast_conformal(
@@ -124,10 +98,11 @@ def statsforecast_conformal(
     need = n_windows * CONFORMAL_H + 1
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in histories}
     for cutoff in cutoffs:
+        known = {key: y.loc[:cutoff] for key, y in histories.items() if y.index[-1] >= cutoff}
         train = [
-            pd.DataFrame({UNIQUE_ID: key, DS: y.loc[:cutoff].index, Y: np.log1p(y.loc[:cutoff])})
-            for key, y in histories.items()
-            if len(y.loc[:cutoff]) >= need and y.index[-1] >= cutoff
+            pd.DataFrame({UNIQUE_ID: key, DS: y.index, Y: np.log1p(y)})
+            for key, y in known.items()
+            if len(y) >= need
         ]
         if not train:
             continue
